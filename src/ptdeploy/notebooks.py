@@ -7,6 +7,7 @@
 
 import argparse
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,25 +49,29 @@ class RunResult:
 
 def execute(path: Path) -> tuple[RunResult, nbformat.NotebookNode]:
     """Execute a notebook top to bottom in a fresh kernel, with its own folder as cwd."""
+    from jupyter_client.manager import AsyncKernelManager
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(
-        nb,
-        timeout=CELL_TIMEOUT_S,
-        kernel_name="python3",
-        record_timing=False,  # keep timestamps out of the committed notebooks
-        resources={"metadata": {"path": str(path.parent)}},
-    )
     start = time.perf_counter()
     error = ""
-    try:
-        client.execute()
-    except CellExecutionError as exc:
-        error = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-    except Exception as exc:  # a dead kernel or a timeout: report it, run the next notebook
-        error = f"{type(exc).__name__}: {exc}"
+    with tempfile.TemporaryDirectory(prefix="ptdeploy-kernel-") as sockets:
+        # Talk to the kernel over private Unix sockets rather than unencrypted localhost TCP.
+        kernel = AsyncKernelManager(kernel_name="python3", transport="ipc", ip=f"{sockets}/kernel")
+        client = NotebookClient(
+            nb,
+            km=kernel,
+            timeout=CELL_TIMEOUT_S,
+            record_timing=False,  # keep timestamps out of the committed notebooks
+            resources={"metadata": {"path": str(path.parent)}},
+        )
+        try:
+            client.execute()
+        except CellExecutionError as exc:
+            error = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        except Exception as exc:  # a dead kernel or a timeout: report it, run the next notebook
+            error = f"{type(exc).__name__}: {exc}"
     return RunResult(path.name, not error, time.perf_counter() - start, error), nb
 
 
