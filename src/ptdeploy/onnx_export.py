@@ -1,0 +1,161 @@
+"""Export a PyTorch model to ONNX (either exporter), check it, run it in ONNX Runtime, time it.
+
+Two exporters ship with torch.onnx.export: the legacy TorchScript-based one (``dynamo=False``, the
+tutorial's) and the torch.export-based one (``dynamo=True``, the default since PyTorch 2.9).
+"""
+
+import contextlib
+import io
+import statistics
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime
+import torch
+
+# ORT's graph optimisation levels, weakest first.
+ORT_LEVELS = {
+    "disabled": onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL,
+    "basic": onnxruntime.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    "extended": onnxruntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    "all": onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL,
+}
+
+
+def export_torchscript(model: torch.nn.Module, example: torch.Tensor, path: Path, opset: int = 10) -> Path:
+    """The tutorial's export: TorchScript-based exporter, a dynamic batch axis via ``dynamic_axes``.
+
+    The exporter warns that it is deprecated (notebook 04 shows that once); the warning is silenced here.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(
+            model,
+            example,
+            str(path),
+            dynamo=False,
+            export_params=True,
+            opset_version=opset,
+            do_constant_folding=True,
+            input_names=["input"],
+            output_names=["output"],
+            dynamic_axes={"input": {0: "batch_size"}, "output": {0: "batch_size"}},
+        )
+    return path
+
+
+def export_dynamo(model: torch.nn.Module, example: torch.Tensor, path: Path) -> Path:
+    """The modern export: torch.export-based exporter, a dynamic batch axis via ``dynamic_shapes``.
+
+    Its progress lines and warnings go to a buffer: they are chatty and differ between runs.
+    """
+    name = next(iter(_forward_args(model)))
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        program = torch.onnx.export(
+            model,
+            (example,),
+            dynamo=True,
+            verbose=False,
+            input_names=["input"],
+            output_names=["output"],
+            dynamic_shapes={name: {0: torch.export.Dim("batch_size")}},
+        )
+        program.save(str(path), external_data=False)  # one self-contained file
+    return path
+
+
+def _forward_args(model: torch.nn.Module) -> list[str]:
+    import inspect
+
+    return list(inspect.signature(model.forward).parameters)
+
+
+def check(path: Path) -> onnx.ModelProto:
+    """Load an ONNX file and validate it with the ONNX checker (raises if invalid)."""
+    proto = onnx.load(str(path))
+    onnx.checker.check_model(proto)
+    return proto
+
+
+def opset(proto: onnx.ModelProto) -> int:
+    """The default-domain ONNX opset a model was exported with."""
+    return next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
+
+
+def batch_dim(proto: onnx.ModelProto) -> str | int:
+    """The first input's batch dimension: a name if dynamic, a number if fixed."""
+    dim = proto.graph.input[0].type.tensor_type.shape.dim[0]
+    return dim.dim_param or dim.dim_value
+
+
+def session(path: Path, threads: int | None = None, level: str = "all") -> onnxruntime.InferenceSession:
+    """An ONNX Runtime session on the CPU provider, optionally pinned to a thread count."""
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = ORT_LEVELS[level]
+    options.log_severity_level = 3  # errors only: keep notebook stderr stable
+    if threads is not None:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def ort_runner(sess: onnxruntime.InferenceSession) -> Callable[[np.ndarray], np.ndarray]:
+    """A function array -> array that runs the session's single input and first output."""
+    name = sess.get_inputs()[0].name
+    return lambda x: sess.run(None, {name: x})[0]
+
+
+def torch_runner(model: torch.nn.Module) -> Callable[[np.ndarray], np.ndarray]:
+    """The same, for PyTorch eager (no autograd)."""
+
+    def run(x: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return model(torch.from_numpy(x)).numpy()
+
+    return run
+
+
+def max_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
+
+
+def median_ms(fn: Callable[[], object], runs: int = 50, warmup: int = 5) -> float:
+    """Median wall time of ``fn()`` in milliseconds, after a few untimed warm-up calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
+
+
+@dataclass
+class Timing:
+    model: str
+    runtime: str  # "torch eager" or "ORT <level>"
+    median_ms: float
+
+
+def benchmark(
+    name: str, model: torch.nn.Module, onnx_path: Path, example: np.ndarray, threads: int, runs: int = 50
+) -> list[Timing]:
+    """Batch latency of PyTorch eager and of ONNX Runtime at each graph optimisation level, with the
+    same number of intra-op threads for both."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        eager = torch_runner(model)
+        rows = [Timing(name, "torch eager", median_ms(lambda: eager(example), runs))]
+    finally:
+        torch.set_num_threads(previous)
+    for level in ORT_LEVELS:
+        run = ort_runner(session(onnx_path, threads=threads, level=level))
+        rows.append(Timing(name, f"ORT {level}", median_ms(lambda: run(example), runs)))
+    return rows
