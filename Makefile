@@ -10,6 +10,7 @@ JOBS   ?= 2
 NB     ?=
 
 .PHONY: help setup run test test-unit test-notebooks refresh check-outputs lab assets clean
+.PHONY: cpp
 
 help:
 	@echo "make run       execute every notebook headless (into outputs/executed/) and print a summary"
@@ -17,6 +18,7 @@ help:
 	@echo "make refresh   re-execute notebooks in place to refresh their stored outputs (NB=path to pick one)"
 	@echo "make lab       start JupyterLab on the notebooks"
 	@echo "make assets    regenerate data/cat.jpg and data/imagenet_class_index.json"
+	@echo "make cpp       configure and build the C++ programs of notebook 03 into cpp/build/ (incremental)"
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,6 +54,10 @@ lab: $(STAMP)
 
 assets: $(STAMP)
 	$(BIN)/python -m ptdeploy.assets
+
+# Notebook 03's C++ programs (cpp/), built with CMake against the venv's torch wheel.
+cpp: $(STAMP)
+	$(BIN)/python -m ptdeploy.cpp_build
 
 clean:
 	rm -rf outputs cpp/build .pytest_cache

@@ -1,0 +1,130 @@
+"""Build the C++ programs in cpp/ with CMake, run them, and read what they print.
+
+``build()`` configures (the first time) and builds into the git-ignored cpp/build/, then returns the
+programs' paths; a second call is an incremental no-op. A file lock makes concurrent callers (a
+notebook and the tests under pytest-xdist) wait for one build instead of racing.
+``python -m ptdeploy.cpp_build`` (what ``make cpp`` runs) does the same and shows the log.
+"""
+
+import fcntl
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ptdeploy.paths import REPO_ROOT
+
+CPP_DIR = REPO_ROOT / "cpp"
+BUILD_DIR = CPP_DIR / "build"
+PROGRAMS = ("example-app", "classify", "aoti_classify")
+# CMake colours its Makefile output when a Jupyter kernel sets CLICOLOR_FORCE; keep logs plain text.
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class CppBuildError(RuntimeError):
+    """CMake failed; the message ends with the tail of its log."""
+
+
+@dataclass(frozen=True)
+class Build:
+    programs: dict[str, Path]  # program name -> executable
+    log: str  # what CMake printed: the configure step (when it ran) and the build
+    configured: bool  # whether this call ran the configure step
+    torch_link: str  # "PACKAGE": find_package(Torch) worked; "DIRECT": the documented fallback
+
+
+def _cache_entry(name: str) -> str | None:
+    """A variable's value in cpp/build/CMakeCache.txt (lines read NAME:TYPE=VALUE), or None."""
+    cache = BUILD_DIR / "CMakeCache.txt"
+    if not cache.exists():
+        return None
+    for line in cache.read_text().splitlines():
+        key, _, value = line.partition("=")
+        if key.split(":")[0] == name:
+            return value
+    return None
+
+
+def _cmake(args: Sequence[str], echo: bool) -> str:
+    """Run cmake, streaming its output when ``echo`` (a cold build takes a minute); return it."""
+    try:
+        proc = subprocess.Popen(
+            ["cmake", *args], cwd=REPO_ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+    except FileNotFoundError:
+        raise CppBuildError("cmake is not installed (CMake >= 3.18 and a C++20 compiler are needed)") from None
+    lines = []
+    for line in proc.stdout:
+        line = ANSI_ESCAPE.sub("", line)
+        lines.append(line)
+        if echo:
+            print(line, end="", flush=True)
+    if proc.wait() != 0:
+        tail = "".join(lines[-30:])
+        raise CppBuildError(f"cmake {' '.join(args)} failed (exit {proc.returncode}):\n{tail}")
+    return "".join(lines)
+
+
+def build(jobs: int = 2, echo: bool = False) -> Build:
+    """Configure (if needed) and build every program in cpp/; return where they are."""
+    BUILD_DIR.mkdir(parents=True, exist_ok=True)
+    with open(BUILD_DIR / ".build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        # Configure when there is no build yet, or it was made for another Python (another torch).
+        configure = _cache_entry("Python3_EXECUTABLE") != sys.executable
+        log = ""
+        if configure:
+            log += _cmake(["-S", str(CPP_DIR), "-B", str(BUILD_DIR), f"-DPython3_EXECUTABLE={sys.executable}"], echo)
+        log += _cmake(["--build", str(BUILD_DIR), "--parallel", str(jobs)], echo)
+    programs = {name: BUILD_DIR / name for name in PROGRAMS}
+    missing = [name for name, path in programs.items() if not path.is_file()]
+    if missing:
+        raise CppBuildError(f"the build finished without {', '.join(missing)}")
+    return Build(programs, log, configure, _cache_entry("TORCH_LINK_USED") or "?")
+
+
+def run(program: Path, *args: str | Path, threads: int | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run a built program from the repository root (so relative paths in its output stay short).
+
+    ``threads`` sets OMP_NUM_THREADS, which libtorch's intra-op pool and AOTInductor's kernels read.
+    """
+    env = dict(os.environ)
+    if threads is not None:
+        env["OMP_NUM_THREADS"] = str(threads)
+    cmd = [str(program), *(str(a) for a in args)]
+    return subprocess.run(cmd, cwd=REPO_ROOT, env=env, text=True, capture_output=True, timeout=timeout)
+
+
+def parse_top5(stdout: str) -> list[tuple[int, str, str, float]]:
+    """classify / aoti_classify output -> [(class index, wnid, name, probability), ...], best first."""
+    rows = []
+    for line in stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 5 and parts[0].isdigit():
+            rows.append((int(parts[1]), parts[2], parts[3], float(parts[4])))
+    return rows
+
+
+def parse_latencies(stdout: str) -> tuple[int, list[float]]:
+    """The timed-runs part of classify / aoti_classify output -> (threads, per-run milliseconds)."""
+    fields = {line.split()[0]: line.split()[1:] for line in stdout.splitlines() if line.strip()}
+    return int(fields["threads"][0]), [float(t) for t in fields["latency_ms"]]
+
+
+def main() -> int:
+    try:
+        result = build(echo=True)
+    except CppBuildError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"libtorch linked via {result.torch_link}; built:")
+    for path in result.programs.values():
+        print(f"  {path.relative_to(REPO_ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""The C++ programs of notebook 03: they build, print what Python computes, and fail cleanly.
+
+The build is shared with the notebook (cpp/build/, file-locked) and done once per session here.
+"""
+
+import pytest
+import torch
+
+from ptdeploy import cpp_build
+
+# Tracing and scripting warn that TorchScript is deprecated; these tests use it on purpose.
+pytestmark = pytest.mark.filterwarnings(r"ignore:`torch\.jit\.\w+` is deprecated:FutureWarning")
+
+
+@pytest.fixture(scope="session")
+def programs():
+    return cpp_build.build().programs
+
+
+@pytest.fixture(scope="session")
+def inputs(tmp_path_factory):
+    """A small traced classifier (1000 classes), an input tensor and labels, written as Python would."""
+    folder = tmp_path_factory.mktemp("cpp_inputs")
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, stride=4), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(), torch.nn.Linear(8, 1000),
+    ).eval()
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        torch.jit.trace(model, x).save(folder / "model.pt")
+    torch.save(x, folder / "input.pt")
+    (folder / "labels.txt").write_text("".join(f"n{i:08d} class_{i}\n" for i in range(1000)))
+    with torch.no_grad():
+        probs, ids = model(x).softmax(dim=1).topk(5)
+    return folder, ids[0].tolist(), probs[0].tolist()
+
+
+def test_build_is_incremental(programs):
+    again = cpp_build.build()
+    assert again.programs == programs
+    assert not again.configured
+    assert "Building CXX object" not in again.log  # nothing was recompiled
+    assert again.torch_link in {"PACKAGE", "DIRECT"}
+
+
+def test_example_app_prints_what_python_computes(programs, tmp_path):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 224 * 224, 7))
+    ones = torch.ones(1, 3, 224, 224)
+    torch.jit.trace(model, ones).save(tmp_path / "model.pt")
+
+    result = cpp_build.run(programs["example-app"], tmp_path / "model.pt")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "ok"
+    printed = torch.tensor([float(v) for v in lines[1].split()])
+    assert printed.shape == (5,)
+    assert torch.allclose(printed, model(ones)[0, :5].detach(), rtol=0, atol=1e-4)
+
+
+def test_classify_prints_pythons_top5(programs, inputs):
+    folder, ids, probs = inputs
+    result = cpp_build.run(programs["classify"], folder / "model.pt", folder / "input.pt", folder / "labels.txt")
+    assert result.returncode == 0, result.stderr
+    rows = cpp_build.parse_top5(result.stdout)
+    assert [r[0] for r in rows] == ids
+    assert [r[1:3] for r in rows] == [(f"n{i:08d}", f"class_{i}") for i in ids]
+    assert max(abs(r[3] - p) for r, p in zip(rows, probs)) < 1e-5
+
+
+def test_classify_times_runs_with_the_requested_threads(programs, inputs):
+    folder, _, _ = inputs
+    result = cpp_build.run(
+        programs["classify"], folder / "model.pt", folder / "input.pt", folder / "labels.txt", 7, threads=1
+    )
+    assert result.returncode == 0, result.stderr
+    threads, times = cpp_build.parse_latencies(result.stdout)
+    assert threads == 1
+    assert len(times) == 7 and all(t > 0 for t in times)
+
+
+@pytest.mark.parametrize("name", cpp_build.PROGRAMS)
+def test_no_argument_prints_usage(programs, name):
+    result = cpp_build.run(programs[name])
+    assert result.stderr.startswith(f"usage: {name} ")
+    # The tutorial's example-app returns -1 (255 to the shell); the classifiers use 2, like argparse.
+    assert result.returncode == (255 if name == "example-app" else 2)
+    assert result.stdout == ""
+
+
+def corrupt_file(tmp_path):
+    path = tmp_path / "corrupt.pt"
+    path.write_bytes(b"PK\x03\x04 this is not a model" * 10)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["missing", "corrupt"])
+def test_example_app_reports_a_bad_model(programs, tmp_path, kind):
+    path = tmp_path / "missing.pt" if kind == "missing" else corrupt_file(tmp_path)
+    result = cpp_build.run(programs["example-app"], path)
+    assert result.returncode == 255
+    assert result.stderr == "error loading the model\n"
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("name", ["classify", "aoti_classify"])
+@pytest.mark.parametrize("kind", ["missing", "corrupt"])
+def test_classifiers_report_a_bad_model(programs, inputs, tmp_path, name, kind):
+    folder, _, _ = inputs
+    path = tmp_path / "missing.pt" if kind == "missing" else corrupt_file(tmp_path)
+    result = cpp_build.run(programs[name], path, folder / "input.pt", folder / "labels.txt")
+    assert result.returncode == 1
+    assert result.stderr.startswith("error loading the inputs: ")
+    assert len(result.stderr.splitlines()) == 1  # one line, no C++ backtrace
+    assert result.stdout == ""
+
+
+def test_classify_reports_a_bad_input_tensor(programs, inputs, tmp_path):
+    folder, _, _ = inputs
+    result = cpp_build.run(programs["classify"], folder / "model.pt", corrupt_file(tmp_path), folder / "labels.txt")
+    assert result.returncode == 1
+    assert result.stderr.startswith("error loading the inputs: ")
+
+
+def test_module_failing_on_its_input_exits_with_the_error(programs, tmp_path):
+    # The tutorial's MyModule wants a 1-D input; example-app feeds it a 4-D one.
+    class Gate(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight = torch.nn.Parameter(torch.rand(10, 20))
+
+        def forward(self, input):
+            if input.sum() > 0:
+                return self.weight.mv(input)
+            return self.weight + input
+
+    torch.jit.script(Gate()).save(tmp_path / "gate.pt")
+    result = cpp_build.run(programs["example-app"], tmp_path / "gate.pt")
+    assert result.returncode == 255
+    assert result.stdout == "ok\n"
+    assert result.stderr.startswith("error running the model:")
+    assert "vector + matrix @ vector expected" in result.stderr
+
