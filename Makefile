@@ -8,8 +8,11 @@ STAMP  := $(VENV)/.installed
 JOBS   ?= 2
 # Notebooks to run or refresh; default: all of them.
 NB     ?=
+# Debian's Chromium, for notebook 01's browser test (rule below)
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: help setup run test test-unit test-notebooks refresh check-outputs lab assets clean
+.PHONY: serve bench-serve chromium
 .PHONY: cpp
 
 help:
@@ -19,6 +22,8 @@ help:
 	@echo "make lab       start JupyterLab on the notebooks"
 	@echo "make assets    regenerate data/cat.jpg and data/imagenet_class_index.json"
 	@echo "make cpp       configure and build the C++ programs of notebook 03 into cpp/build/ (incremental)"
+	@echo "make serve     the classifier service (notebook 01) under gunicorn on 127.0.0.1:5000 (SERVE_HOST/PORT/WORKERS/THREADS)"
+	@echo "make bench-serve  the serving benchmark of notebook 01 (several minutes; not part of make test)"
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,7 +38,7 @@ run: $(STAMP)
 
 # Unit tests and notebooks in one pytest run, spread over $(JOBS) workers; loadscope keeps each
 # notebook's cells together on one worker, in order.
-test: $(STAMP)
+test: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadscope
 
 test-unit: $(STAMP)
@@ -58,6 +63,25 @@ assets: $(STAMP)
 # Notebook 03's C++ programs (cpp/), built with CMake against the venv's torch wheel.
 cpp: $(STAMP)
 	$(BIN)/python -m ptdeploy.cpp_build
+
+# Notebook 01's browser test drives Debian's Chromium (playwright's own browser download is not used).
+# Installed only when missing; needs root (apt-get).
+$(CHROMIUM):
+	apt-get update && apt-get install -y chromium chromium-driver
+
+chromium: $(CHROMIUM)
+
+# Notebook 01: the classifier service under gunicorn (src/ptdeploy/serving/gunicorn_conf.py).
+SERVE_HOST    ?= 127.0.0.1
+SERVE_PORT    ?= 5000
+SERVE_WORKERS ?= 1
+SERVE_THREADS ?= 8
+serve: $(STAMP)
+	PTDEPLOY_HOST=$(SERVE_HOST) PTDEPLOY_PORT=$(SERVE_PORT) PTDEPLOY_WORKERS=$(SERVE_WORKERS) \
+	PTDEPLOY_THREADS=$(SERVE_THREADS) exec $(BIN)/gunicorn -c python:ptdeploy.serving.gunicorn_conf ptdeploy.serving.wsgi:app
+
+bench-serve: $(STAMP)
+	$(BIN)/python scripts/bench_serve.py
 
 clean:
 	rm -rf outputs cpp/build .pytest_cache

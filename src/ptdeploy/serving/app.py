@@ -1,0 +1,154 @@
+"""The Flask application factory: configuration in one place, JSON everywhere, no stack traces out."""
+
+import logging
+import os
+import threading
+from importlib.resources import files
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from ptdeploy.serving.images import BadImage, decode_image
+
+log = logging.getLogger(__name__)
+
+# Every setting the service reads. Override with create_app({...}) or with environment
+# variables PTDEPLOY_<NAME> (values parsed as JSON, e.g. PTDEPLOY_BATCHING=false).
+DEFAULTS = {
+    "CLASSIFIER": "efficientnet_lite0",
+    "MAX_CONTENT_LENGTH": 10 * 1024 * 1024,  # whole request, bytes -> 413 above
+    "MAX_IMAGE_PIXELS": 40_000_000,  # checked from the header, before decoding -> 413 above
+    "MAX_FILES": 16,  # images per request
+    "TOP_K": 5,
+    "CONFIDENCE_THRESHOLD": 0.2,  # below: "confident": false and a message
+    "BATCHING": True,  # dynamic batching across concurrent requests
+    "MAX_BATCH_SIZE": 8,
+    "BATCH_LATENCY_MS": 5,  # how long a batch waits for company after its first image
+    "TORCH_THREADS": 0,  # 0: leave torch's default
+    "LOAD_IN_BACKGROUND": True,  # answer /health (503) while the model loads
+}
+
+
+class ModelState:
+    """Loads the model (in a thread, so /health can say "loading") and runs predictions."""
+
+    def __init__(self, config):
+        self.config = config
+        self.ready = threading.Event()
+        self.error: str | None = None
+        self.predictor = None
+        self.batcher = None
+        if config["LOAD_IN_BACKGROUND"]:
+            threading.Thread(target=self._load, name="model-loader", daemon=True).start()
+        else:
+            self._load()
+
+    def _load(self) -> None:
+        try:
+            import torch  # imported here: under gunicorn this runs in the worker, after fork
+
+            from ptdeploy.classifier import load_classifier
+            from ptdeploy.serving.batching import Batcher
+            from ptdeploy.serving.predictor import Predictor
+
+            if self.config["TORCH_THREADS"]:
+                torch.set_num_threads(self.config["TORCH_THREADS"])
+            self.predictor = Predictor(
+                load_classifier(self.config["CLASSIFIER"]),
+                self.config["TOP_K"],
+                self.config["CONFIDENCE_THRESHOLD"],
+            )
+            if self.config["BATCHING"]:
+                self.batcher = Batcher(
+                    self.predictor.predict_batch,
+                    self.config["MAX_BATCH_SIZE"],
+                    self.config["BATCH_LATENCY_MS"] / 1000,
+                )
+            self.ready.set()
+        except Exception as exc:
+            log.exception("model failed to load")
+            self.error = f"{type(exc).__name__}: {exc}"
+
+    def classify(self, data: bytes) -> dict:
+        """Bytes of one upload -> answer dict; raises BadImage for input we refuse."""
+        image = decode_image(data, self.config["MAX_IMAGE_PIXELS"])
+        tensor = self.predictor.preprocess(image)
+        if self.batcher is not None:
+            return self.batcher(tensor)
+        return self.predictor.predict_batch([tensor])[0]
+
+
+def error(status: int, message: str) -> tuple[Response, int]:
+    return jsonify({"error": status, "message": message}), status
+
+
+def create_app(config: dict | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_prefixed_env("PTDEPLOY")
+    if config:
+        app.config.update(config)
+    app.config["PROPAGATE_EXCEPTIONS"] = False  # never hand a traceback to the client
+    app.json.sort_keys = False  # keep answers in the order we build them
+    state = ModelState(app.config)
+    app.extensions["ptdeploy"] = state
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(exc: RequestEntityTooLarge):
+        limit = app.config["MAX_CONTENT_LENGTH"] / 2**20
+        return error(413, f"The upload is larger than this service accepts ({limit:g} MB per request).")
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        return error(exc.code or 500, exc.description or exc.name)
+
+    @app.errorhandler(Exception)
+    def unexpected_error(exc: Exception):
+        log.exception("unhandled error")  # the details go to the log, not to the client
+        return error(500, "Internal error; the server logged the details.")
+
+    @app.get("/")
+    def index():
+        page = files("ptdeploy.serving").joinpath("index.html").read_text()
+        return Response(page, mimetype="text/html")
+
+    @app.get("/health")
+    def health():
+        if state.ready.is_set():
+            answer = {"status": "ready", "model": app.config["CLASSIFIER"], "pid": os.getpid()}
+            if state.batcher is not None:  # how many mini-batches of each size ran so far
+                answer["batch_sizes"] = dict(sorted(state.batcher.batch_sizes.items()))
+            return jsonify(answer)
+        if state.error:
+            return jsonify({"status": "failed", "message": "The model failed to load."}), 500
+        return jsonify({"status": "loading"}), 503
+
+    @app.post("/predict")
+    def predict():
+        if not state.ready.is_set():
+            return error(503, "The model is still loading; try again in a few seconds.")
+        uploads = request.files.getlist("file")
+        if not uploads:
+            sent = sorted(request.files) or sorted(request.form)
+            hint = f" (got field(s): {', '.join(sent)})" if sent else ""
+            return error(
+                400,
+                "Send the image as a multipart/form-data file field named 'file'"
+                f"{hint}, e.g. curl -F file=@cat.jpg http://HOST/predict",
+            )
+        if len(uploads) > app.config["MAX_FILES"]:
+            return error(413, f"At most {app.config['MAX_FILES']} images per request.")
+        if len(uploads) == 1:  # the tutorial's request: one answer, at the top level
+            try:
+                return jsonify(state.classify(uploads[0].read()))
+            except BadImage as exc:
+                return error(exc.status, exc.message)
+        results = []  # several images: one entry each, in order; a bad one fails alone
+        for upload in uploads:
+            try:
+                results.append({"filename": upload.filename, **state.classify(upload.read())})
+            except BadImage as exc:
+                results.append({"filename": upload.filename, "error": exc.status, "message": exc.message})
+        return jsonify({"results": results})
+
+    return app

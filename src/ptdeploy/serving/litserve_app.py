@@ -1,0 +1,44 @@
+"""The same classifier behind LitServe with its dynamic batching: the benchmark's outside anchor.
+
+Run: PTDEPLOY_PORT=8000 python -m ptdeploy.serving.litserve_app  (binds 127.0.0.1).
+"""
+
+import os
+
+import litserve as ls
+import torch
+
+from ptdeploy.classifier import load_classifier
+from ptdeploy.serving.app import DEFAULTS
+from ptdeploy.serving.images import decode_image
+from ptdeploy.serving.predictor import Predictor
+
+
+class ClassifierAPI(ls.LitAPI):
+    def setup(self, device):
+        torch.set_num_threads(int(os.environ.get("PTDEPLOY_TORCH_THREADS", "0")) or len(os.sched_getaffinity(0)))
+        self.predictor = Predictor(load_classifier(), DEFAULTS["TOP_K"], DEFAULTS["CONFIDENCE_THRESHOLD"])
+
+    def decode_request(self, request):
+        # multipart field "file", like the Flask service
+        image = decode_image(request["file"].file.read(), DEFAULTS["MAX_IMAGE_PIXELS"])
+        return self.predictor.preprocess(image)
+
+    def batch(self, inputs):
+        return inputs  # predict_batch takes the list
+
+    def predict(self, tensors):
+        return self.predictor.predict_batch(tensors)
+
+    def unbatch(self, outputs):
+        return outputs
+
+    def encode_response(self, output):
+        return output
+
+
+if __name__ == "__main__":
+    api = ClassifierAPI(max_batch_size=DEFAULTS["MAX_BATCH_SIZE"], batch_timeout=DEFAULTS["BATCH_LATENCY_MS"] / 1000)
+    server = ls.LitServer(api, accelerator="cpu", workers_per_device=1)
+    server.run(host="127.0.0.1", port=int(os.environ.get("PTDEPLOY_PORT", "8000")),
+               generate_client_file=False, log_level="warning")

@@ -1,0 +1,42 @@
+"""The model side of the service: preprocessing, a batched forward pass, top-k with confidence."""
+
+import torch
+from PIL import Image
+
+from ptdeploy.classifier import Classifier
+
+
+class Predictor:
+    def __init__(self, classifier: Classifier, top_k: int = 5, threshold: float = 0.2):
+        self.classifier = classifier
+        self.top_k = top_k
+        self.threshold = threshold
+
+    def preprocess(self, image: Image.Image) -> torch.Tensor:
+        """RGB image -> 3x224x224 tensor (the tutorial's transform_image, without the batch axis)."""
+        return self.classifier.transform(image)
+
+    @torch.inference_mode()
+    def predict_batch(self, tensors: list[torch.Tensor]) -> list[dict]:
+        """One forward pass over a list of preprocessed images; one answer per image, in order."""
+        ranked = self.classifier.topk(torch.stack(tensors), self.top_k)
+        return [self._answer(top) for top in ranked]
+
+    def _answer(self, top: list[tuple[str, str, float]]) -> dict:
+        wnid, name, p = top[0]
+        answer = {
+            # the tutorial's two keys, so its client keeps working
+            "class_id": wnid,
+            "class_name": name,
+            "probability": round(p, 4),
+            "confident": p >= self.threshold,
+            "top5": [
+                {"class_id": w, "class_name": n, "probability": round(q, 4)} for w, n, q in top
+            ],
+        }
+        if not answer["confident"]:
+            answer["message"] = (
+                f"Not sure what this is: the best guess, {name}, has probability {p:.2f}, "
+                f"below the confidence threshold {self.threshold:.2f}."
+            )
+        return answer

@@ -1,0 +1,143 @@
+"""The classifier service as a client sees it: a real gunicorn server, driven over HTTP."""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import psutil
+import pytest
+import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ptdeploy.paths import CAT_JPG
+from ptdeploy.serving import process, samples
+
+CAT = CAT_JPG.read_bytes()
+
+
+@pytest.fixture(scope="module")
+def server():
+    env = {"PTDEPLOY_LOG_LEVEL": "warning", "PTDEPLOY_WORKERS": "1", "PTDEPLOY_THREADS": "8"}
+    with process.running(process.gunicorn_command(), env=env) as server:
+        yield server
+
+
+def assert_json_error(response, status):
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"] == "application/json"
+    body = response.json()
+    assert body["error"] == status and len(body["message"]) > 10
+    assert "Traceback" not in response.text and 'File "' not in response.text
+
+
+BAD = samples.bad_uploads()
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_upload_gets_a_clear_json_error(server, case):
+    files, status = BAD[case]
+    assert_json_error(requests.post(server.url + "/predict", files=files, timeout=30), status)
+
+
+@pytest.mark.parametrize(
+    "method, path, kwargs, status",
+    [
+        ("POST", "/predict", {}, 400),  # no body at all
+        ("POST", "/predict", {"data": {"file": "not a file"}}, 400),  # a form field, not a file
+        ("POST", "/predict", {"json": {"file": "cat.jpg"}}, 400),  # JSON instead of multipart
+        ("GET", "/predict", {}, 405),
+        ("PUT", "/predict", {"files": {"file": CAT}}, 405),
+        ("DELETE", "/health", {}, 405),
+        ("GET", "/nowhere", {}, 404),
+        ("POST", "/predict/extra", {"files": {"file": CAT}}, 404),
+        ("POST", "/predict", {"files": [("file", ("cat.jpg", CAT))] * 17}, 413),  # > MAX_FILES
+    ],
+)
+def test_bad_request_gets_a_clear_json_error(server, method, path, kwargs, status):
+    assert_json_error(requests.request(method, server.url + path, timeout=30, **kwargs), status)
+
+
+def test_the_tutorial_request_still_works(server):
+    answer = requests.post(server.url + "/predict", files={"file": open(CAT_JPG, "rb")}, timeout=30).json()
+    assert (answer["class_id"], answer["class_name"]) == ("n02124075", "Egyptian_cat")
+    assert answer["confident"] and len(answer["top5"]) == 5
+
+
+@pytest.mark.parametrize("name", list(samples.unusual_images()))
+def test_unusual_images_are_classified(server, name):
+    data = samples.unusual_images()[name]
+    answer = requests.post(server.url + "/predict", files={"file": ("x", data)}, timeout=30).json()
+    # every variant is the same cat; greyscale ones lose colour, so accept any cat in the top 3
+    assert {"Egyptian_cat", "tabby", "tiger_cat"} & {g["class_name"] for g in answer["top5"][:3]}, answer
+
+
+def test_several_images_one_result_each_a_bad_one_fails_alone(server):
+    files = [("file", ("a.jpg", CAT)), ("file", ("b.txt", b"hello")), ("file", ("c.webp", samples.unusual_images()["WebP"]))]
+    response = requests.post(server.url + "/predict", files=files, timeout=30)
+    assert response.status_code == 200
+    a, b, c = response.json()["results"]
+    assert [a["filename"], b["filename"], c["filename"]] == ["a.jpg", "b.txt", "c.webp"]
+    assert a["class_name"] == c["class_name"] == "Egyptian_cat"
+    assert b["error"] == 415 and "class_name" not in b
+
+
+def mutations():
+    flip = st.tuples(st.integers(0, len(CAT) - 1), st.integers(0, 255))
+    return st.one_of(
+        st.binary(max_size=2048),  # random bytes
+        st.integers(0, len(CAT)).map(lambda n: CAT[:n]),  # truncated
+        st.lists(flip, min_size=1, max_size=20).map(  # bytes overwritten
+            lambda edits: bytes(_apply(bytearray(CAT), edits))
+        ),
+    )
+
+
+def _apply(data, edits):
+    for pos, value in edits:
+        data[pos] = value
+    return data
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=mutations())
+def test_fuzz_every_answer_is_json_2xx_or_4xx(server, data):
+    response = requests.post(server.url + "/predict", files={"file": ("fuzz", data)}, timeout=30)
+    assert 200 <= response.status_code < 500, response.text
+    assert isinstance(response.json(), dict)
+    assert requests.get(server.url + "/health", timeout=10).json()["status"] == "ready"
+
+
+def worker_rss(server) -> int:
+    workers = psutil.Process(server.process.pid).children()
+    return sum(w.memory_info().rss for w in workers)
+
+
+def test_load_2000_requests_at_concurrency_16(server):
+    local = threading.local()
+
+    def one(_):
+        if not hasattr(local, "session"):
+            local.session = requests.Session()
+        response = local.session.post(server.url + "/predict", files={"file": ("cat.jpg", CAT)}, timeout=60)
+        return response.status_code, response.json().get("class_name")
+
+    with ThreadPoolExecutor(16) as pool:
+        first = list(pool.map(one, range(1000)))
+        rss_halfway = worker_rss(server)  # allocator pools have grown to their working size by now
+        second = list(pool.map(one, range(1000)))
+    rss_at_end = worker_rss(server)
+    answers = first + second
+    assert len(answers) == 2000
+    assert answers.count((200, "Egyptian_cat")) == 2000
+    # No unbounded growth: the second 1000 requests may not add more than 50 MB to the worker.
+    assert rss_at_end - rss_halfway < 50 * 2**20, (rss_halfway, rss_at_end)
+    assert requests.get(server.url + "/health", timeout=10).json()["status"] == "ready"
+
+
+def test_sigterm_shuts_down_cleanly():
+    env = {"PTDEPLOY_LOG_LEVEL": "warning"}
+    with process.running(process.gunicorn_command(), env=env) as server:
+        assert requests.post(server.url + "/predict", files={"file": CAT}, timeout=30).ok
+        code = server.stop(timeout=20)
+    assert code == 0
+    assert process.port_is_free(server.port)
