@@ -1,0 +1,88 @@
+"""The quantization helper: the eager-mode rebuild of Lite0, both APIs, and the agreement measure."""
+
+import platform
+
+import pytest
+import torch
+from torch import nn
+
+from ptdeploy import quantize
+from ptdeploy.classifier import load_classifier
+from ptdeploy.frames import bundled_photos
+
+
+@pytest.fixture(scope="module")
+def lite0():
+    classifier = load_classifier()
+    batch = torch.cat([classifier.preprocess(p) for p in bundled_photos().values()])
+    return classifier.model, quantize.QuantizableLite0(classifier.model), batch
+
+
+def test_engine_follows_the_cpu():
+    engine = quantize.default_engine()
+    assert engine in torch.backends.quantized.supported_engines
+    if platform.machine() == "x86_64":
+        assert engine in ("x86", "fbgemm")
+    with pytest.raises(ValueError):
+        quantize.set_engine("no-such-engine")
+
+
+@pytest.mark.parametrize("size,kernel,stride,expected", [(224, 3, 2, (0, 1)), (56, 5, 2, (1, 2)), (28, 3, 1, (1, 1))])
+def test_static_same_padding_matches_timms_dynamic_padding(size, kernel, stride, expected):
+    from timm.layers.padding import get_same_padding
+
+    pads = quantize._static_same_padding(size, kernel, stride, 1)
+    assert pads == expected and sum(pads) == get_same_padding(size, kernel, stride, 1)
+
+
+def test_rebuilt_lite0_computes_what_timms_model_computes(lite0):
+    fp32, rebuilt, batch = lite0
+    with torch.no_grad():
+        assert torch.allclose(fp32(batch), rebuilt(batch), atol=1e-3)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in rebuilt.modules())  # folded
+
+
+def test_eager_int8_is_int8_keeps_the_cats_class_and_drops_relu6(lite0):
+    fp32, rebuilt, batch = lite0
+    engine = quantize.default_engine()
+    int8 = quantize.quantize_eager(rebuilt, quantize.calibration_batches(n_frames=8), engine)
+    convs = [m for m in int8.modules() if isinstance(m, torch.ao.nn.quantized.Conv2d)]
+    assert len(convs) == 49
+    assert not any(isinstance(m, (nn.ReLU6, torch.ao.nn.quantized.ReLU6)) for m in int8.modules())
+    assert convs[0].zero_point == 0 and convs[0].scale == pytest.approx(6 / 127, rel=0.01 if engine != "qnnpack" else 1)
+    with torch.no_grad():
+        out = int8(batch)
+        ref = fp32(batch)
+    assert out.shape == (4, 1000)
+    assert out[0].argmax() == ref[0].argmax()  # the cat stays an Egyptian cat
+    assert quantize.model_size_mb(int8) < 0.35 * quantize.model_size_mb(fp32)
+
+
+def test_pt2e_quantizes_a_small_convnet():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
+                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10)).eval()
+    batches = [torch.randn(2, 3, 32, 32) for _ in range(2)]
+    q = quantize.quantize_pt2e(net, batches)
+    assert any("quantize_per_tensor" in str(n.target) for n in q.graph.nodes)
+    x = batches[0][:1]
+    with torch.no_grad():
+        assert torch.allclose(q(x), net(x), atol=0.05)
+
+
+def test_agreement_counts_top1_and_top5_overlap():
+    ref = torch.zeros(2, 10)
+    ref[0, :5] = torch.tensor([5.0, 4, 3, 2, 1])
+    ref[1, :5] = torch.tensor([5.0, 4, 3, 2, 1])
+    cand = ref.clone()
+    cand[1, 0], cand[1, 9] = 0.5, 4.5  # row 1: top-1 changes, one of the top-5 is replaced
+    a = quantize.agreement(ref, cand)
+    assert (a.images, a.same_top1, a.top5_overlap) == (2, 1, pytest.approx(0.9))
+    assert str(a) == "same top-1 on 1/2 images, top-5 overlap 90%"
+
+
+def test_calibration_batches_are_normalised_224_images():
+    batches = quantize.calibration_batches(n_frames=8, batch_size=5)
+    total = torch.cat(batches)
+    assert total.shape == (len(bundled_photos()) + 8, 3, 224, 224)
+    assert -3 < total.mean() < 3
