@@ -76,8 +76,10 @@ SERVE_HOST    ?= 127.0.0.1
 SERVE_PORT    ?= 5000
 SERVE_WORKERS ?= 1
 SERVE_THREADS ?= 8
+# MALLOC_ARENA_MAX=2: glibc otherwise keeps up to 8 malloc arenas per core for the worker's threads,
+# which holds on to memory (measured: ~1070 MB vs ~900 MB per worker after 2000 requests).
 serve: $(STAMP)
-	PTDEPLOY_HOST=$(SERVE_HOST) PTDEPLOY_PORT=$(SERVE_PORT) PTDEPLOY_WORKERS=$(SERVE_WORKERS) \
+	MALLOC_ARENA_MAX=2 PTDEPLOY_HOST=$(SERVE_HOST) PTDEPLOY_PORT=$(SERVE_PORT) PTDEPLOY_WORKERS=$(SERVE_WORKERS) \
 	PTDEPLOY_THREADS=$(SERVE_THREADS) exec $(BIN)/gunicorn -c python:ptdeploy.serving.gunicorn_conf ptdeploy.serving.wsgi:app
 
 bench-serve: $(STAMP)
