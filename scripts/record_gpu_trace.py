@@ -85,19 +85,26 @@ def main() -> None:
     parser.add_argument("--gpus", type=int, default=0, help="ranks to run (default: every visible GPU)")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--width", type=int, default=1024)
-    parser.add_argument("--allow-cpu", action="store_true",
-                        help="without a GPU, run on the CPU with gloo (to test this script; HTA needs GPU traces)")
+    parser.add_argument(
+        "--allow-cpu",
+        action="store_true",
+        help="without a GPU, run on the CPU with gloo (to test this script; HTA needs GPU traces)",
+    )
     args = parser.parse_args()
 
     if args.allow_cpu:
         world = args.gpus or 2
     elif not torch.cuda.is_available():
-        sys.exit("record_gpu_trace.py: no CUDA GPU is available (torch.cuda.is_available() is False). "
-                 "Run it on a machine with NVIDIA GPUs; HTA cannot analyse CPU-only traces.")
+        sys.exit(
+            "record_gpu_trace.py: no CUDA GPU is available (torch.cuda.is_available() is False). "
+            "Run it on a machine with NVIDIA GPUs; HTA cannot analyse CPU-only traces."
+        )
     else:
         world = args.gpus or torch.cuda.device_count()
         if world > torch.cuda.device_count():
-            sys.exit(f"record_gpu_trace.py: --gpus {world} but only {torch.cuda.device_count()} GPU(s) are visible")
+            sys.exit(
+                f"record_gpu_trace.py: --gpus {world} but only {torch.cuda.device_count()} GPU(s) are visible"
+            )
     args.out.mkdir(parents=True, exist_ok=True)
     mp.spawn(worker, args=(world, free_port(), args), nprocs=world, join=True)
     files = sorted(args.out.glob("*.pt.trace.json.gz"))

@@ -20,7 +20,9 @@ from ptdeploy.superres import HELD_OUT_PHOTOS, WEIGHTS, TrainConfig, evaluate, q
 
 def main(argv: list[str] | None = None) -> int:
     defaults = TrainConfig()
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--epochs", type=int, default=defaults.epochs)
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
@@ -33,7 +35,11 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     config = dataclasses.replace(
-        defaults, seed=args.seed, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate
+        defaults,
+        seed=args.seed,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
     )
     start = time.perf_counter()
     model = train(config, max_steps=args.max_steps)

@@ -23,8 +23,11 @@ def inputs(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cpp_inputs")
     torch.manual_seed(0)
     model = torch.nn.Sequential(
-        torch.nn.Conv2d(3, 8, 3, stride=4), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
-        torch.nn.Flatten(), torch.nn.Linear(8, 1000),
+        torch.nn.Conv2d(3, 8, 3, stride=4),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(8, 1000),
     ).eval()
     x = torch.randn(1, 3, 224, 224)
     with torch.no_grad():
@@ -61,7 +64,9 @@ def test_example_app_prints_what_python_computes(programs, tmp_path):
 
 def test_classify_prints_pythons_top5(programs, inputs):
     folder, ids, probs = inputs
-    result = cpp_build.run(programs["classify"], folder / "model.pt", folder / "input.pt", folder / "labels.txt")
+    result = cpp_build.run(
+        programs["classify"], folder / "model.pt", folder / "input.pt", folder / "labels.txt"
+    )
     assert result.returncode == 0, result.stderr
     rows = cpp_build.parse_top5(result.stdout)
     assert [r[0] for r in rows] == ids
@@ -118,7 +123,9 @@ def test_classifiers_report_a_bad_model(programs, inputs, tmp_path, name, kind):
 
 def test_classify_reports_a_bad_input_tensor(programs, inputs, tmp_path):
     folder, _, _ = inputs
-    result = cpp_build.run(programs["classify"], folder / "model.pt", corrupt_file(tmp_path), folder / "labels.txt")
+    result = cpp_build.run(
+        programs["classify"], folder / "model.pt", corrupt_file(tmp_path), folder / "labels.txt"
+    )
     assert result.returncode == 1
     assert result.stderr.startswith("error loading the inputs: ")
 
@@ -141,4 +148,3 @@ def test_module_failing_on_its_input_exits_with_the_error(programs, tmp_path):
     assert result.stdout == "ok\n"
     assert result.stderr.startswith("error running the model:")
     assert "vector + matrix @ vector expected" in result.stderr
-

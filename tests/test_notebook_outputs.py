@@ -50,7 +50,9 @@ def test_ignored_cells_say_why(path):
         if cell.cell_type != "code":
             continue
         lines = [l.strip() for l in cell.source.splitlines()]
-        ignored = any(l.lstrip("#").strip() in {"NBVAL_IGNORE_OUTPUT", "NBVAL_SKIP"} for l in lines if l.startswith("#"))
+        ignored = any(
+            l.lstrip("#").strip() in {"NBVAL_IGNORE_OUTPUT", "NBVAL_SKIP"} for l in lines if l.startswith("#")
+        )
         ignored |= bool(IGNORING_TAGS & set(cell.metadata.get("tags", [])))
         if ignored:
             reasons = [l for l in lines if l.startswith("#") and "NBVAL_" not in l and len(l.split()) >= 4]

@@ -84,7 +84,7 @@ def test_nonzero_finds_the_same_indices_as_numpy():
 def test_memory_table_lists_the_label_with_its_memory(profiles):
     table = profiling.memory_table(profiles["float32"])
     line = next(line for line in table.splitlines() if "MASK INDICES" in line)
-    assert f"{-SIDE**3 * 4 / 2**20:.2f} MiB" in line
+    assert f"{-(SIDE**3) * 4 / 2**20:.2f} MiB" in line
 
 
 def test_write_cpu_trace_writes_one_valid_trace(tmp_path):

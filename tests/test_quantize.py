@@ -27,7 +27,9 @@ def test_engine_follows_the_cpu():
         quantize.set_engine("no-such-engine")
 
 
-@pytest.mark.parametrize("size,kernel,stride,expected", [(224, 3, 2, (0, 1)), (56, 5, 2, (1, 2)), (28, 3, 1, (1, 1))])
+@pytest.mark.parametrize(
+    "size,kernel,stride,expected", [(224, 3, 2, (0, 1)), (56, 5, 2, (1, 2)), (28, 3, 1, (1, 1))]
+)
 def test_static_same_padding_matches_timms_dynamic_padding(size, kernel, stride, expected):
     from timm.layers.padding import get_same_padding
 
@@ -49,7 +51,9 @@ def test_eager_int8_is_int8_keeps_the_cats_class_and_drops_relu6(lite0):
     convs = [m for m in int8.modules() if isinstance(m, torch.ao.nn.quantized.Conv2d)]
     assert len(convs) == 49
     assert not any(isinstance(m, (nn.ReLU6, torch.ao.nn.quantized.ReLU6)) for m in int8.modules())
-    assert convs[0].zero_point == 0 and convs[0].scale == pytest.approx(6 / 127, rel=0.01 if engine != "qnnpack" else 1)
+    assert convs[0].zero_point == 0 and convs[0].scale == pytest.approx(
+        6 / 127, rel=0.01 if engine != "qnnpack" else 1
+    )
     with torch.no_grad():
         out = int8(batch)
         ref = fp32(batch)
@@ -60,8 +64,15 @@ def test_eager_int8_is_int8_keeps_the_cats_class_and_drops_relu6(lite0):
 
 def test_pt2e_quantizes_a_small_convnet():
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
-                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10)).eval()
+    net = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(8, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(8, 10),
+    ).eval()
     batches = [torch.randn(2, 3, 32, 32) for _ in range(2)]
     q = quantize.quantize_pt2e(net, batches)
     assert any("quantize_per_tensor" in str(n.target) for n in q.graph.nodes)

@@ -70,8 +70,22 @@ def test_top_predictions_prints_the_tutorials_format():
 
 def test_script_smoke_run_with_the_synthetic_source():
     result = subprocess.run(
-        [sys.executable, "scripts/rpi_infer.py", "--source", "synthetic", "--frames", "5", "--threads", "1", "--top", "2"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "scripts/rpi_infer.py",
+            "--source",
+            "synthetic",
+            "--frames",
+            "5",
+            "--threads",
+            "1",
+            "--top",
+            "2",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     assert "engine" in result.stdout and "5 frames in" in result.stdout

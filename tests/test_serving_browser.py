@@ -19,7 +19,9 @@ ARGS = [
 ]
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium: `make chromium` (run by `make test`)")
+@pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="needs Debian's chromium: `make chromium` (run by `make test`)"
+)
 def test_upload_page_classifies_the_cat():
     from playwright.sync_api import expect, sync_playwright
 

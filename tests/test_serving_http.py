@@ -18,7 +18,12 @@ CAT = CAT_JPG.read_bytes()
 @pytest.fixture(scope="module")
 def server():
     # MALLOC_ARENA_MAX as `make serve` sets it: fewer glibc arenas, steadier memory with many threads.
-    env = {"PTDEPLOY_LOG_LEVEL": "warning", "PTDEPLOY_WORKERS": "1", "PTDEPLOY_THREADS": "8", "MALLOC_ARENA_MAX": "2"}
+    env = {
+        "PTDEPLOY_LOG_LEVEL": "warning",
+        "PTDEPLOY_WORKERS": "1",
+        "PTDEPLOY_THREADS": "8",
+        "MALLOC_ARENA_MAX": "2",
+    }
     with process.running(process.gunicorn_command(), env=env) as server:
         yield server
 
@@ -73,7 +78,11 @@ def test_unusual_images_are_classified(server, name):
 
 
 def test_several_images_one_result_each_a_bad_one_fails_alone(server):
-    files = [("file", ("a.jpg", CAT)), ("file", ("b.txt", b"hello")), ("file", ("c.webp", samples.unusual_images()["WebP"]))]
+    files = [
+        ("file", ("a.jpg", CAT)),
+        ("file", ("b.txt", b"hello")),
+        ("file", ("c.webp", samples.unusual_images()["WebP"])),
+    ]
     response = requests.post(server.url + "/predict", files=files, timeout=30)
     assert response.status_code == 200
     a, b, c = response.json()["results"]

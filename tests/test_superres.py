@@ -98,7 +98,10 @@ def test_training_script_smoke_run(tmp_path):
     out = tmp_path / "sr.pth"
     result = subprocess.run(
         [sys.executable, "scripts/train_superres.py", "--max-steps", "3", "--epochs", "1", "--out", str(out)],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     assert "stopped after 3 steps" in result.stdout

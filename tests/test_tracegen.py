@@ -75,8 +75,11 @@ def test_streams_never_run_two_ops_at_once(default_traces):
     for path in folder.glob("*.gz"):
         events = load(path)["traceEvents"]
         for stream in (tracegen.COMPUTE_STREAM, tracegen.COMM_STREAM):
-            ops = sorted((e["ts"], e["ts"] + e["dur"]) for e in events
-                         if e.get("ph") == "X" and e.get("args", {}).get("stream") == stream)
+            ops = sorted(
+                (e["ts"], e["ts"] + e["dur"])
+                for e in events
+                if e.get("ph") == "X" and e.get("args", {}).get("stream") == stream
+            )
             assert all(end <= next_start for (_, end), (next_start, _) in zip(ops, ops[1:]))
 
 
@@ -88,12 +91,16 @@ def test_hta_agrees_with_the_ground_truth(default_traces):
     assert (table["expected"] == "differ").sum() == 1
 
 
-@pytest.mark.parametrize("change", [
-    {"host_stall_us": 0},
-    {"overlap": 0.2, "straggler_rank": 1},
-    {"straggler_rank": None, "optimizer_kernels": 1, "slow_launches": 0},
-    {"ranks": 8, "straggler_rank": 5, "kernel_gap_us": 5, "seed": 7},
-], ids=lambda c: ",".join(c))
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"host_stall_us": 0},
+        {"overlap": 0.2, "straggler_rank": 1},
+        {"straggler_rank": None, "optimizer_kernels": 1, "slow_launches": 0},
+        {"ranks": 8, "straggler_rank": 5, "kernel_gap_us": 5, "seed": 7},
+    ],
+    ids=lambda c: ",".join(c),
+)
 def test_hta_agrees_when_the_knobs_move(tmp_path, change):
     cfg = replace(SMALL, **change)
     truth = tracegen.generate(tmp_path, cfg)
@@ -128,7 +135,11 @@ def test_recorder_without_gpu_says_so():
     torch = pytest.importorskip("torch")
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU: the script would record traces")
-    result = subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "record_gpu_trace.py")],
-                            capture_output=True, text=True, env={**os.environ, "KINETO_LOG_LEVEL": "6"})
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "scripts" / "record_gpu_trace.py")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "KINETO_LOG_LEVEL": "6"},
+    )
     assert result.returncode == 1
     assert "no CUDA GPU is available" in result.stderr

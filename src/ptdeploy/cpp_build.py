@@ -55,7 +55,9 @@ def _cmake(args: Sequence[str], echo: bool) -> str:
             ["cmake", *args], cwd=REPO_ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
         )
     except FileNotFoundError:
-        raise CppBuildError("cmake is not installed (CMake >= 3.18 and a C++20 compiler are needed)") from None
+        raise CppBuildError(
+            "cmake is not installed (CMake >= 3.18 and a C++20 compiler are needed)"
+        ) from None
     lines = []
     for line in proc.stdout:
         line = ANSI_ESCAPE.sub("", line)
@@ -77,7 +79,9 @@ def build(jobs: int = 2, echo: bool = False) -> Build:
         configure = _cache_entry("Python3_EXECUTABLE") != sys.executable
         log = ""
         if configure:
-            log += _cmake(["-S", str(CPP_DIR), "-B", str(BUILD_DIR), f"-DPython3_EXECUTABLE={sys.executable}"], echo)
+            log += _cmake(
+                ["-S", str(CPP_DIR), "-B", str(BUILD_DIR), f"-DPython3_EXECUTABLE={sys.executable}"], echo
+            )
         log += _cmake(["--build", str(BUILD_DIR), "--parallel", str(jobs)], echo)
     programs = {name: BUILD_DIR / name for name in PROGRAMS}
     missing = [name for name, path in programs.items() if not path.is_file()]
@@ -86,7 +90,9 @@ def build(jobs: int = 2, echo: bool = False) -> Build:
     return Build(programs, log, configure, _cache_entry("TORCH_LINK_USED") or "?")
 
 
-def run(program: Path, *args: str | Path, threads: int | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+def run(
+    program: Path, *args: str | Path, threads: int | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess:
     """Run a built program from the repository root (so relative paths in its output stay short).
 
     ``threads`` sets OMP_NUM_THREADS, which libtorch's intra-op pool and AOTInductor's kernels read.

@@ -214,7 +214,9 @@ def open_capture(source: str = "auto", path: str | Path | None = None, **synthet
             raise ValueError("the video source needs a path")
         return open_video(path)
     if source == "synthetic":
-        synthetic_options.setdefault("fps", CAMERA_FPS)  # paced like the tutorial's camera unless told otherwise
+        synthetic_options.setdefault(
+            "fps", CAMERA_FPS
+        )  # paced like the tutorial's camera unless told otherwise
         return SyntheticCamera(**synthetic_options)
     raise ValueError(f"unknown source {source!r}; choose one of {SOURCES}")
 

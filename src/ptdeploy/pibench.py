@@ -31,7 +31,9 @@ PI4 = {
 PI4_THREADS = {"4 threads best ms": 60, "2 threads best ms": 72, "4 threads spike ms": 128}
 
 
-def build(name: str, engine: str | None = None, calibration: list[torch.Tensor] | None = None) -> torch.nn.Module:
+def build(
+    name: str, engine: str | None = None, calibration: list[torch.Tensor] | None = None
+) -> torch.nn.Module:
     """One of the table's models, untrained, in eval mode; the qnnpack-pretrained ones quantized for ``engine``."""
     from torchvision import models
 

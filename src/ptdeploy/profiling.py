@@ -125,6 +125,7 @@ def memory_table(prof, rows: int = 6) -> str:
 
     One line per operator or label, largest ``Self CPU Mem`` first (by size: freeing shows as negative).
     """
+
     def mib(n):
         return f"{n / 2**20:.2f} MiB"
 
@@ -134,7 +135,9 @@ def memory_table(prof, rows: int = 6) -> str:
     )
     lines = [f"{'Name':>22}  {'Self CPU Mem':>14}  {'CPU Mem':>14}  {'# of Calls':>10}"]
     for e in events[:rows]:
-        lines.append(f"{e.key:>22}  {mib(e.self_cpu_memory_usage):>14}  {mib(e.cpu_memory_usage):>14}  {e.count:>10}")
+        lines.append(
+            f"{e.key:>22}  {mib(e.self_cpu_memory_usage):>14}  {mib(e.cpu_memory_usage):>14}  {e.count:>10}"
+        )
     return "\n".join(lines)
 
 

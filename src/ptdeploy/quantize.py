@@ -32,7 +32,9 @@ def default_engine() -> str:
 
 def set_engine(engine: str) -> str:
     if engine not in torch.backends.quantized.supported_engines:
-        raise ValueError(f"engine {engine!r} is not in this build: {torch.backends.quantized.supported_engines}")
+        raise ValueError(
+            f"engine {engine!r} is not in this build: {torch.backends.quantized.supported_engines}"
+        )
     torch.backends.quantized.engine = engine
     return engine
 
@@ -49,8 +51,14 @@ def _static_same_padding(size: int, kernel: int, stride: int, dilation: int) -> 
 def _fold(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
     """Conv followed by BatchNorm, as one Conv2d with the BatchNorm folded into its weights (exact in eval)."""
     plain = nn.Conv2d(
-        conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
-        conv.padding if isinstance(conv.padding, tuple) else 0, conv.dilation, conv.groups, bias=True,
+        conv.in_channels,
+        conv.out_channels,
+        conv.kernel_size,
+        conv.stride,
+        conv.padding if isinstance(conv.padding, tuple) else 0,
+        conv.dilation,
+        conv.groups,
+        bias=True,
     )
     plain.weight, plain.bias = conv.weight, conv.bias
     return torch.nn.utils.fusion.fuse_conv_bn_eval(plain.eval(), bn.eval())
@@ -89,7 +97,11 @@ class QuantizableLite0(nn.Module):
         for stage in model.blocks:
             for b in stage:
                 if hasattr(b, "conv_pwl"):  # InvertedResidual: expand 1x1, depthwise, project 1x1
-                    layers = [*convert(b.conv_pw, b.bn1), *convert(b.conv_dw, b.bn2), *convert(b.conv_pwl, b.bn3)]
+                    layers = [
+                        *convert(b.conv_pw, b.bn1),
+                        *convert(b.conv_dw, b.bn2),
+                        *convert(b.conv_pwl, b.bn3),
+                    ]
                 else:  # DepthwiseSeparableConv: depthwise, project 1x1
                     layers = [*convert(b.conv_dw, b.bn1), *convert(b.conv_pw, b.bn2)]
                 blocks.append(_Block(layers, residual=b.has_skip))
@@ -111,7 +123,9 @@ def _conv_input_sizes(model: nn.Module, input_size: int) -> dict[nn.Module, int]
     sizes, hooks = {}, []
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
-            hooks.append(m.register_forward_pre_hook(lambda mod, args: sizes.__setitem__(mod, args[0].shape[-1])))
+            hooks.append(
+                m.register_forward_pre_hook(lambda mod, args: sizes.__setitem__(mod, args[0].shape[-1]))
+            )
     with torch.no_grad():
         model(torch.zeros(1, 3, input_size, input_size))
     for h in hooks:
@@ -124,7 +138,10 @@ def _conv_bn_act(conv: nn.Conv2d, bn: nn.BatchNorm2d, size: int) -> list[nn.Modu
 
     layers = []
     if isinstance(conv, Conv2dSame):  # timm pads these in forward(), from the input's size
-        pads = [_static_same_padding(size, k, s, d) for k, s, d in zip(conv.kernel_size, conv.stride, conv.dilation)]
+        pads = [
+            _static_same_padding(size, k, s, d)
+            for k, s, d in zip(conv.kernel_size, conv.stride, conv.dilation)
+        ]
         (top, bottom), (left, right) = pads
         layers.append(nn.ZeroPad2d((left, right, top, bottom)))
     layers.append(_fold(conv, bn))
@@ -208,8 +225,11 @@ def _clamp_conv_relu6(model: nn.Module, qconfig) -> list[tuple[nn.Sequential, in
 
     reference = qconfig.activation()  # the engine's activation range (x86: 0..127, qnnpack: 0..255)
     fixed = tq.FixedQParamsObserver.with_args(
-        scale=6.0 / (reference.quant_max - reference.quant_min), zero_point=0, dtype=torch.quint8,
-        quant_min=reference.quant_min, quant_max=reference.quant_max,
+        scale=6.0 / (reference.quant_max - reference.quant_min),
+        zero_point=0,
+        dtype=torch.quint8,
+        quant_min=reference.quant_min,
+        quant_max=reference.quant_max,
     )
     conv_qconfig = tq.QConfig(activation=fixed, weight=qconfig.weight)
     relu6s = []
@@ -245,10 +265,7 @@ class Agreement:
     max_prob_diff: float  # largest difference of a softmax probability
 
     def __str__(self) -> str:
-        return (
-            f"same top-1 on {self.same_top1}/{self.images} images, "
-            f"top-5 overlap {self.top5_overlap:.0%}"
-        )
+        return f"same top-1 on {self.same_top1}/{self.images} images, top-5 overlap {self.top5_overlap:.0%}"
 
 
 @torch.no_grad()

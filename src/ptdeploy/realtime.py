@@ -195,7 +195,9 @@ def build_model(name: str, engine: str | None = None, calibration_frames: int = 
     if name == "lite0-fp32":
         net = classifier.model
     elif name == "lite0-int8":
-        net = quantize_eager(QuantizableLite0(classifier.model), calibration_batches(calibration_frames), engine)
+        net = quantize_eager(
+            QuantizableLite0(classifier.model), calibration_batches(calibration_frames), engine
+        )
     else:
         raise ValueError(f"unknown model {name!r}; choose one of {MODELS}")
     # jit takes the tutorial's model from ~20 to ~30 fps on the Pi (less Python overhead per frame).
@@ -203,16 +205,32 @@ def build_model(name: str, engine: str | None = None, calibration_frames: int = 
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Real-time image classification from a camera, a video or a built-in source.")
-    parser.add_argument("--source", choices=SOURCES, default="auto", help="auto: camera if present, else synthetic")
+    parser = argparse.ArgumentParser(
+        description="Real-time image classification from a camera, a video or a built-in source."
+    )
+    parser.add_argument(
+        "--source", choices=SOURCES, default="auto", help="auto: camera if present, else synthetic"
+    )
     parser.add_argument("--video", metavar="PATH", help="the file for --source video")
     parser.add_argument("--model", choices=MODELS, default="lite0-int8")
-    parser.add_argument("--engine", choices=torch.backends.quantized.supported_engines, default=None,
-                        help="quantized engine (default: qnnpack on ARM, x86 on x86)")
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: all cores)")
-    parser.add_argument("--frames", type=int, default=None, help="stop after this many frames (default: run until Ctrl-C)")
+    parser.add_argument(
+        "--engine",
+        choices=torch.backends.quantized.supported_engines,
+        default=None,
+        help="quantized engine (default: qnnpack on ARM, x86 on x86)",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch.set_num_threads (default: all cores)"
+    )
+    parser.add_argument(
+        "--frames", type=int, default=None, help="stop after this many frames (default: run until Ctrl-C)"
+    )
     parser.add_argument("--top", type=int, default=5, help="print this many predictions for the last frame")
-    parser.add_argument("--sequential", action="store_true", help="the tutorial's one-thread loop instead of the pipelined one")
+    parser.add_argument(
+        "--sequential",
+        action="store_true",
+        help="the tutorial's one-thread loop instead of the pipelined one",
+    )
     args = parser.parse_args(argv)
     if args.source == "video" and not args.video:
         parser.error("--source video needs --video PATH")
@@ -224,7 +242,9 @@ def main(argv=None) -> int:
     # torch.ao.quantization and torch.jit warn that they are deprecated on every use; say it once, here.
     warnings.filterwarnings("ignore", module=r"torch\.(ao|jit)")
     warnings.filterwarnings("ignore", category=DeprecationWarning)
-    print("note: torch.ao.quantization (eager mode) and torch.jit are deprecated in this torch; they still run")
+    print(
+        "note: torch.ao.quantization (eager mode) and torch.jit are deprecated in this torch; they still run"
+    )
     if args.threads:
         torch.set_num_threads(args.threads)
     from ptdeploy.quantize import default_engine, set_engine
@@ -234,15 +254,19 @@ def main(argv=None) -> int:
     cap = open_capture(args.source, args.video)
     frames = args.frames if args.frames is not None else 10**12
     loop = tutorial_loop if args.sequential else pipelined_loop
-    print(f"model {args.model}, engine {engine}, {torch.get_num_threads()} threads, source {type(cap).__name__}")
+    print(
+        f"model {args.model}, engine {engine}, {torch.get_num_threads()} threads, source {type(cap).__name__}"
+    )
     try:
         stats = loop(net, cap, frames)
     except KeyboardInterrupt:
         return 130
     finally:
         cap.release()
-    print(f"{stats.frames} frames in {stats.seconds:.2f} s: {stats.fps:.1f} fps, "
-          f"model {stats.model_ms_median:.1f} ms/frame (median), {stats.dropped} stale frames dropped")
+    print(
+        f"{stats.frames} frames in {stats.seconds:.2f} s: {stats.fps:.1f} fps, "
+        f"model {stats.model_ms_median:.1f} ms/frame (median), {stats.dropped} stale frames dropped"
+    )
     if stats.output is not None:
         print("last frame:")
         for line in top_predictions(stats.output, labels, args.top):

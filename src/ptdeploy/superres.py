@@ -32,7 +32,7 @@ class SuperResolutionNet(nn.Module):
     """The tutorial's model (Shi et al.'s efficient sub-pixel CNN), unchanged: Y in, upscaled Y out."""
 
     def __init__(self, upscale_factor, inplace=False):
-        super(SuperResolutionNet, self).__init__()
+        super().__init__()
 
         self.relu = nn.ReLU(inplace=inplace)
         self.conv1 = nn.Conv2d(1, 64, (5, 5), (1, 1), (2, 2))
@@ -168,7 +168,9 @@ def quality_table(rows: list[QualityRow]) -> str:
     lines = ["| held-out photo | size (w×h) | bicubic PSNR (dB) | SuperResolutionNet PSNR (dB) | gain (dB) |",
              "|---|---|---|---|---|"]  # fmt: skip
     for r in rows:
-        lines.append(f"| `{r.photo}` | {r.size[0]}×{r.size[1]} | {r.psnr_bicubic:.2f} | {r.psnr_model:.2f} | {r.gain:+.2f} |")
+        lines.append(
+            f"| `{r.photo}` | {r.size[0]}×{r.size[1]} | {r.psnr_bicubic:.2f} | {r.psnr_model:.2f} | {r.gain:+.2f} |"
+        )
     mean = [sum(getattr(r, k) for r in rows) / len(rows) for k in ("psnr_bicubic", "psnr_model", "gain")]
     lines.append(f"| **mean** | | {mean[0]:.2f} | {mean[1]:.2f} | **{mean[2]:+.2f}** |")
     return "\n".join(lines)
@@ -194,7 +196,9 @@ class TrainConfig:
     photos: tuple[str, ...] = TRAIN_PHOTOS
 
 
-def training_pairs(photos: Iterable[str], scales: Iterable[float] = (1.0,)) -> list[tuple[np.ndarray, np.ndarray]]:
+def training_pairs(
+    photos: Iterable[str], scales: Iterable[float] = (1.0,)
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """(low-res Y, high-res Y) float32 arrays per photo and scale, the low-res one a bicubic /3 downscale."""
     pairs = []
     for name in photos:
@@ -220,7 +224,9 @@ def epoch_tiles(
         for y in range(oy, lr.shape[0] - tile + 1, tile):
             for x in range(ox, lr.shape[1] - tile + 1, tile):
                 t = UPSCALE
-                found.append((lr[y : y + tile, x : x + tile], hr[t * y : t * (y + tile), t * x : t * (x + tile)]))
+                found.append(
+                    (lr[y : y + tile, x : x + tile], hr[t * y : t * (y + tile), t * x : t * (x + tile)])
+                )
     for i in rng.permutation(len(found)):
         lr, hr = found[i]
         k, flip = rng.integers(0, 4), rng.integers(0, 2)
@@ -230,7 +236,9 @@ def epoch_tiles(
         yield lr, hr
 
 
-def batches(tiles: Iterator[tuple[np.ndarray, np.ndarray]], size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def batches(
+    tiles: Iterator[tuple[np.ndarray, np.ndarray]], size: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     chunk = []
     for pair in tiles:
         chunk.append(pair)
@@ -285,7 +293,11 @@ def train(
         bilinear_start(model)
     tiles = sum((lr.shape[0] // config.lr_tile) * (lr.shape[1] // config.lr_tile) for lr, _ in pairs)
     steps_per_epoch = tiles // config.batch_size
-    total = config.epochs * steps_per_epoch if max_steps is None else min(max_steps, config.epochs * steps_per_epoch)
+    total = (
+        config.epochs * steps_per_epoch
+        if max_steps is None
+        else min(max_steps, config.epochs * steps_per_epoch)
+    )
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs * steps_per_epoch)
     loss_fn = {"mse": nn.MSELoss(), "l1": nn.L1Loss()}[config.loss]

@@ -48,7 +48,9 @@ LAUNCH_LATENCY_US = 5  # from the end of a launch call to the earliest start on 
 NCCL_OP_US = 12  # CPU time of DDP's all-reduce hook around its launch
 DATALOADER_US = 150  # the natural (not injected) time to load a batch
 BASE_TS_US = 1_700_000_000  # trace timestamps are microseconds; a fixed, arbitrary origin
-BASE_TIME_NS = 1_764_000_000_000_000_000  # trace metadata: wall-clock time of ts == 0 (fixed, for determinism)
+BASE_TIME_NS = (
+    1_764_000_000_000_000_000  # trace metadata: wall-clock time of ts == 0 (fixed, for determinism)
+)
 
 KERNEL = {  # kernel names in the style of cuBLAS / ATen / NCCL, short enough to read in plots
     "fwd": "ampere_sgemm_128x64_tn",
@@ -157,12 +159,34 @@ class _Rank:
         return max(1, round(nominal * scale))
 
     def cpu_span(self, name: str, cat: str, ts: int, dur: int, **args) -> None:
-        self.cpu_events.append({"ph": "X", "cat": cat, "name": name, "pid": self.pid, "tid": self.pid,
-                                "ts": ts, "dur": dur, "args": args})
+        self.cpu_events.append(
+            {
+                "ph": "X",
+                "cat": cat,
+                "name": name,
+                "pid": self.pid,
+                "tid": self.pid,
+                "ts": ts,
+                "dur": dur,
+                "args": args,
+            }
+        )
 
-    def launch(self, step: int, op_name: str, key: str, kind: str, dur: int, *, stream: int = COMPUTE_STREAM,
-               api: str = "cudaLaunchKernel", cat: str = "kernel", launch_us: int = LAUNCH_US,
-               op_us: int = OP_BEFORE_US, nbytes: int = 0) -> GpuOp:
+    def launch(
+        self,
+        step: int,
+        op_name: str,
+        key: str,
+        kind: str,
+        dur: int,
+        *,
+        stream: int = COMPUTE_STREAM,
+        api: str = "cudaLaunchKernel",
+        cat: str = "kernel",
+        launch_us: int = LAUNCH_US,
+        op_us: int = OP_BEFORE_US,
+        nbytes: int = 0,
+    ) -> GpuOp:
         """An operator on the CPU that launches one GPU operation (scheduled later by `schedule`)."""
         self.ext += 1
         self.corr += 1
@@ -170,19 +194,41 @@ class _Rank:
         runtime_ts = start + op_us
         end = runtime_ts + launch_us + OP_AFTER_US
         self.cpu_span(op_name, "cpu_op", start, end - start, **{"External id": self.ext, "Ev Idx": self.ext})
-        self.cpu_events.append({"ph": "X", "cat": "cuda_runtime", "name": api, "pid": self.pid, "tid": self.pid,
-                                "ts": runtime_ts, "dur": launch_us,
-                                "args": {"External id": self.ext, "cbid": CBID[api], "correlation": self.corr}})
+        self.cpu_events.append(
+            {
+                "ph": "X",
+                "cat": "cuda_runtime",
+                "name": api,
+                "pid": self.pid,
+                "tid": self.pid,
+                "ts": runtime_ts,
+                "dur": launch_us,
+                "args": {"External id": self.ext, "cbid": CBID[api], "correlation": self.corr},
+            }
+        )
         self.cpu = end + 1
-        op = GpuOp(self.rank, step, stream, KERNEL[key], cat, kind, dur, self.corr, runtime_ts, launch_us,
-                   nbytes=nbytes)
+        op = GpuOp(
+            self.rank,
+            step,
+            stream,
+            KERNEL[key],
+            cat,
+            kind,
+            dur,
+            self.corr,
+            runtime_ts,
+            launch_us,
+            nbytes=nbytes,
+        )
         self.ops.append(op)
         return op
 
     def schedule(self, op: GpuOp, not_before: int = 0) -> None:
         """Start `op` when its stream, its launch and its data are all ready; label the idle gap before it."""
-        candidates = {"host": op.runtime_ts + op.runtime_dur + LAUNCH_LATENCY_US,
-                      "other": max(op.dep_ready, not_before)}
+        candidates = {
+            "host": op.runtime_ts + op.runtime_dur + LAUNCH_LATENCY_US,
+            "other": max(op.dep_ready, not_before),
+        }
         prev_end = self.stream_end.get(op.stream)
         if prev_end is not None:
             candidates["kernel"] = prev_end + self.cfg.kernel_gap_us
@@ -222,8 +268,16 @@ def _bucket_boundaries(bwd_durs: list[int], cfg: JobConfig) -> list[int]:
 def simulate(cfg: JobConfig) -> list[_Rank]:
     """Run the timing model for every rank; all-reduces couple the ranks (they end together)."""
     rng = np.random.default_rng(cfg.seed)
-    ranks = [_Rank(r, pid=2100 + 17 * r, cpu=BASE_TS_US + int(rng.integers(0, 40)), cfg=cfg,
-                   rng=np.random.default_rng([cfg.seed, r])) for r in range(cfg.ranks)]
+    ranks = [
+        _Rank(
+            r,
+            pid=2100 + 17 * r,
+            cpu=BASE_TS_US + int(rng.integers(0, 40)),
+            cfg=cfg,
+            rng=np.random.default_rng([cfg.seed, r]),
+        )
+        for r in range(cfg.ranks)
+    ]
     comm_sizes = [cfg.overlap * cfg.comm_us / (cfg.buckets - 1)] * (cfg.buckets - 1)
     comm_sizes.append((1.0 - cfg.overlap) * cfg.comm_us)
     for s in range(cfg.first_step, cfg.first_step + cfg.steps):
@@ -240,14 +294,31 @@ def _forward_backward(rk: _Rank, s: int) -> list[GpuOp]:
     cfg = rk.cfg
     rk.step_starts.append(rk.cpu)
     loader_us = DATALOADER_US + cfg.host_stall_us
-    rk.cpu_span("enumerate(DataLoader)#_SingleProcessDataLoaderIter.__next__", "user_annotation", rk.cpu, loader_us)
+    rk.cpu_span(
+        "enumerate(DataLoader)#_SingleProcessDataLoaderIter.__next__", "user_annotation", rk.cpu, loader_us
+    )
     rk.cpu += loader_us + 1
-    h2d = rk.launch(s, "aten::copy_", "h2d", "MEMORY", max(1, round(cfg.batch_bytes / (cfg.h2d_gbps * 1e3))),
-                    api="cudaMemcpyAsync", cat="gpu_memcpy", nbytes=cfg.batch_bytes)
+    h2d = rk.launch(
+        s,
+        "aten::copy_",
+        "h2d",
+        "MEMORY",
+        max(1, round(cfg.batch_bytes / (cfg.h2d_gbps * 1e3))),
+        api="cudaMemcpyAsync",
+        cat="gpu_memcpy",
+        nbytes=cfg.batch_bytes,
+    )
     rk.schedule(h2d)
-    memset = rk.launch(s, "aten::zero_", "memset", "MEMORY",
-                       max(1, round(cfg.memset_bytes / (cfg.memset_gbps * 1e3))), api="cudaMemsetAsync",
-                       cat="gpu_memset", nbytes=cfg.memset_bytes)
+    memset = rk.launch(
+        s,
+        "aten::zero_",
+        "memset",
+        "MEMORY",
+        max(1, round(cfg.memset_bytes / (cfg.memset_gbps * 1e3))),
+        api="cudaMemsetAsync",
+        cat="gpu_memset",
+        nbytes=cfg.memset_bytes,
+    )
     rk.schedule(memset)
     for _ in range(cfg.layers):
         rk.schedule(rk.launch(s, "aten::addmm", "fwd", "COMPUTATION", rk.gpu_us(cfg.gemm_us)))
@@ -257,8 +328,11 @@ def _forward_backward(rk: _Rank, s: int) -> list[GpuOp]:
         name = loss_bwd if key.endswith("_bwd") else "aten::cross_entropy_loss"
         rk.schedule(rk.launch(s, name, key, "COMPUTATION", rk.gpu_us(cfg.elementwise_us)))
     # Backward, last layer first; DDP's hook launches a bucket's all-reduce once its last gradient is launched.
-    plan = [("relu_bwd", "aten::threshold_backward", cfg.elementwise_us),
-            ("dgrad", "aten::mm", cfg.gemm_us), ("wgrad", "aten::mm", cfg.gemm_us)] * cfg.layers
+    plan = [
+        ("relu_bwd", "aten::threshold_backward", cfg.elementwise_us),
+        ("dgrad", "aten::mm", cfg.gemm_us),
+        ("wgrad", "aten::mm", cfg.gemm_us),
+    ] * cfg.layers
     durs = [rk.gpu_us(us) for _, _, us in plan]
     ready_after = _bucket_boundaries(durs, cfg)
     comms, slow_left = [], cfg.slow_launches
@@ -269,8 +343,9 @@ def _forward_backward(rk: _Rank, s: int) -> list[GpuOp]:
         op = rk.launch(s, op_name, key, "COMPUTATION", dur, launch_us=launch_us)
         rk.schedule(op)
         for _ in range(ready_after.count(j)):
-            comm = rk.launch(s, "nccl:all_reduce", "allreduce", "COMMUNICATION", 0, stream=COMM_STREAM,
-                             op_us=NCCL_OP_US)
+            comm = rk.launch(
+                s, "nccl:all_reduce", "allreduce", "COMMUNICATION", 0, stream=COMM_STREAM, op_us=NCCL_OP_US
+            )
             comm.dep_ready = op.end
             comms.append(comm)
     return comms
@@ -294,57 +369,149 @@ def _optimizer_and_sync(rk: _Rank, s: int, grads_ready: int) -> None:
     opt_ts = rk.cpu
     for i in range(cfg.optimizer_kernels):  # an unfused SGD: one small kernel per parameter tensor
         op = rk.launch(s, "aten::add_", "sgd", "COMPUTATION", rk.gpu_us(cfg.sgd_kernel_us))
-        rk.schedule(op, not_before=grads_ready if i == 0 else 0)  # DDP made the stream wait for the all-reduce
+        rk.schedule(
+            op, not_before=grads_ready if i == 0 else 0
+        )  # DDP made the stream wait for the all-reduce
     rk.cpu_span("Optimizer.step#SGD.step", "user_annotation", opt_ts, rk.cpu - opt_ts)
     # loss.item(): copy 4 bytes to the host and wait for the GPU
-    d2h = rk.launch(s, "aten::_local_scalar_dense", "d2h", "MEMORY", 2, api="cudaMemcpyAsync", cat="gpu_memcpy",
-                    nbytes=4)
+    d2h = rk.launch(
+        s, "aten::_local_scalar_dense", "d2h", "MEMORY", 2, api="cudaMemcpyAsync", cat="gpu_memcpy", nbytes=4
+    )
     rk.schedule(d2h)
     sync_ts = rk.cpu
     sync_end = max(sync_ts + 3, max(rk.stream_end.values()) + 2)
-    rk.cpu_events.append({"ph": "X", "cat": "cuda_runtime", "name": "cudaStreamSynchronize", "pid": rk.pid,
-                          "tid": rk.pid, "ts": sync_ts, "dur": sync_end - sync_ts,
-                          "args": {"cbid": CBID["cudaStreamSynchronize"], "correlation": -1}})
+    rk.cpu_events.append(
+        {
+            "ph": "X",
+            "cat": "cuda_runtime",
+            "name": "cudaStreamSynchronize",
+            "pid": rk.pid,
+            "tid": rk.pid,
+            "ts": sync_ts,
+            "dur": sync_end - sync_ts,
+            "args": {"cbid": CBID["cudaStreamSynchronize"], "correlation": -1},
+        }
+    )
     rk.cpu = sync_end + 4
     rk.cpu_span(f"ProfilerStep#{s}", "user_annotation", rk.step_starts[-1], rk.cpu - 1 - rk.step_starts[-1])
 
 
 # --------------------------------------------------------------------------------------------- writing
 
+
 def _gpu_event(op: GpuOp) -> dict:
-    args = {"External id": op.corr, "device": op.rank, "context": 1, "stream": op.stream, "correlation": op.corr}
+    args = {
+        "External id": op.corr,
+        "device": op.rank,
+        "context": 1,
+        "stream": op.stream,
+        "correlation": op.corr,
+    }
     if op.cat == "kernel":
-        args.update({"queued": 0, "registers per thread": 64, "shared memory": 0, "blocks per SM": 1.2,
-                     "warps per SM": 9.6, "grid": [128, 1, 1], "block": [256, 1, 1],
-                     "est. achieved occupancy %": 25})
+        args.update(
+            {
+                "queued": 0,
+                "registers per thread": 64,
+                "shared memory": 0,
+                "blocks per SM": 1.2,
+                "warps per SM": 9.6,
+                "grid": [128, 1, 1],
+                "block": [256, 1, 1],
+                "est. achieved occupancy %": 25,
+            }
+        )
     else:
         args.update({"bytes": op.nbytes, "memory bandwidth (GB/s)": round(op.nbytes / (op.dur * 1e3), 3)})
-    return {"ph": "X", "cat": op.cat, "name": op.name, "pid": op.rank, "tid": op.stream, "ts": op.start,
-            "dur": op.dur, "args": args}
+    return {
+        "ph": "X",
+        "cat": op.cat,
+        "name": op.name,
+        "pid": op.rank,
+        "tid": op.stream,
+        "ts": op.start,
+        "dur": op.dur,
+        "args": args,
+    }
 
 
 def trace_dict(rk: _Rank) -> dict:
     """One rank's trace, laid out like a torch.profiler (Kineto) export."""
     meta = [
-        {"name": "process_name", "ph": "M", "ts": BASE_TS_US, "pid": rk.pid, "tid": 0, "args": {"name": "python"}},
-        {"name": "thread_name", "ph": "M", "ts": BASE_TS_US, "pid": rk.pid, "tid": rk.pid,
-         "args": {"name": "thread 1 (python)"}},
-        {"name": "process_name", "ph": "M", "ts": BASE_TS_US, "pid": rk.rank, "tid": 0,
-         "args": {"name": f"GPU {rk.rank}"}},
-    ] + [{"name": "thread_name", "ph": "M", "ts": BASE_TS_US, "pid": rk.rank, "tid": s, "args": {"name": f"stream {s}"}}
-         for s in (COMPUTE_STREAM, COMM_STREAM)]
+        {
+            "name": "process_name",
+            "ph": "M",
+            "ts": BASE_TS_US,
+            "pid": rk.pid,
+            "tid": 0,
+            "args": {"name": "python"},
+        },
+        {
+            "name": "thread_name",
+            "ph": "M",
+            "ts": BASE_TS_US,
+            "pid": rk.pid,
+            "tid": rk.pid,
+            "args": {"name": "thread 1 (python)"},
+        },
+        {
+            "name": "process_name",
+            "ph": "M",
+            "ts": BASE_TS_US,
+            "pid": rk.rank,
+            "tid": 0,
+            "args": {"name": f"GPU {rk.rank}"},
+        },
+    ] + [
+        {
+            "name": "thread_name",
+            "ph": "M",
+            "ts": BASE_TS_US,
+            "pid": rk.rank,
+            "tid": s,
+            "args": {"name": f"stream {s}"},
+        }
+        for s in (COMPUTE_STREAM, COMM_STREAM)
+    ]
     flows = []
     for op in rk.ops:  # the launch -> kernel arrows trace viewers draw
-        flows.append({"ph": "s", "id": op.corr, "pid": rk.pid, "tid": rk.pid, "ts": op.runtime_ts,
-                      "cat": "ac2g", "name": "ac2g"})
-        flows.append({"ph": "f", "id": op.corr, "pid": op.rank, "tid": op.stream, "ts": op.start,
-                      "cat": "ac2g", "name": "ac2g", "bp": "e"})
+        flows.append(
+            {
+                "ph": "s",
+                "id": op.corr,
+                "pid": rk.pid,
+                "tid": rk.pid,
+                "ts": op.runtime_ts,
+                "cat": "ac2g",
+                "name": "ac2g",
+            }
+        )
+        flows.append(
+            {
+                "ph": "f",
+                "id": op.corr,
+                "pid": op.rank,
+                "tid": op.stream,
+                "ts": op.start,
+                "cat": "ac2g",
+                "name": "ac2g",
+                "bp": "e",
+            }
+        )
     events = sorted(rk.cpu_events + [_gpu_event(op) for op in rk.ops] + flows, key=lambda e: e["ts"])
     return {
         "schemaVersion": 1,
         "distributedInfo": {"backend": "nccl", "rank": rk.rank, "world_size": rk.cfg.ranks},
-        "deviceProperties": [{"id": rk.rank, "name": "NVIDIA A100-SXM4-80GB", "totalGlobalMem": 85_000_000_000,
-                              "computeMajor": 8, "computeMinor": 0, "numSms": 108, "warpSize": 32}],
+        "deviceProperties": [
+            {
+                "id": rk.rank,
+                "name": "NVIDIA A100-SXM4-80GB",
+                "totalGlobalMem": 85_000_000_000,
+                "computeMajor": 8,
+                "computeMinor": 0,
+                "numSms": 108,
+                "warpSize": 32,
+            }
+        ],
         "baseTimeNanoseconds": BASE_TIME_NS,
         "displayTimeUnit": "ms",
         "traceName": f"synthetic_rank{rk.rank}.pt.trace.json",
@@ -366,6 +533,7 @@ def write_trace(trace: dict, path: Path) -> None:
 
 # ---------------------------------------------------------------------------------------- ground truth
 
+
 def _analysed_ops(rk: _Rank) -> list[GpuOp]:
     """The ops HTA keeps: launched before the last ProfilerStep began (HTA drops the last, partial step)."""
     last_start = rk.step_starts[-1]
@@ -375,7 +543,7 @@ def _analysed_ops(rk: _Rank) -> list[GpuOp]:
 def _busy(ops: list[GpuOp], t0: int, t1: int) -> np.ndarray:
     mask = np.zeros(t1 - t0, dtype=bool)
     for op in ops:
-        mask[op.start - t0: op.end - t0] = True
+        mask[op.start - t0 : op.end - t0] = True
     return mask
 
 
@@ -402,8 +570,10 @@ def ground_truth(ranks: list[_Rank], runtime_cutoff: int = 50, launch_delay_cuto
         queue_max = {}
         for stream in (COMPUTE_STREAM, COMM_STREAM):
             # +1 when the runtime call starts, -1 when the GPU op starts (HTA's definition of queue length)
-            steps = sorted([(op.runtime_ts, 1) for op in ops if op.stream == stream]
-                           + [(op.start, -1) for op in ops if op.stream == stream])
+            steps = sorted(
+                [(op.runtime_ts, 1) for op in ops if op.stream == stream]
+                + [(op.start, -1) for op in ops if op.stream == stream]
+            )
             queue_max[stream] = int(np.max(np.cumsum([d for _, d in steps])))
         per_rank[rk.rank] = {
             "idle_pct": 100.0 * (1 - busy.mean()),
@@ -415,11 +585,17 @@ def ground_truth(ranks: list[_Rank], runtime_cutoff: int = 50, launch_delay_cuto
             "launch_delay_outliers": int((delay > launch_delay_cutoff).sum()),
             "max_queue_length": queue_max,
             # what the copies achieved: durations are whole microseconds, so not exactly the configured speed
-            "h2d_gbps": float(np.mean([op.nbytes / (op.dur * 1e3) for op in ops if op.name == KERNEL["h2d"]])),
+            "h2d_gbps": float(
+                np.mean([op.nbytes / (op.dur * 1e3) for op in ops if op.name == KERNEL["h2d"]])
+            ),
             "injected_stall_us": cfg.host_stall_us * (cfg.steps - 2),  # stalls between analysed steps
         }
-    return {"config": asdict(cfg), "straggler_rank": cfg.straggler_rank,
-            "analysed_steps": list(range(cfg.first_step, cfg.first_step + cfg.steps - 1)), "ranks": per_rank}
+    return {
+        "config": asdict(cfg),
+        "straggler_rank": cfg.straggler_rank,
+        "analysed_steps": list(range(cfg.first_step, cfg.first_step + cfg.steps - 1)),
+        "ranks": per_rank,
+    }
 
 
 def generate(folder: Path, cfg: JobConfig = JobConfig()) -> dict:

@@ -6,9 +6,9 @@ exception in the model function end its worker thread (every later request then 
 """
 
 import queue
-from collections import Counter
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any
@@ -76,7 +76,9 @@ class Batcher:
             try:
                 results = self._fn(items)
                 if len(results) != len(items):
-                    raise RuntimeError(f"batch function returned {len(results)} results for {len(items)} items")
+                    raise RuntimeError(
+                        f"batch function returned {len(results)} results for {len(items)} items"
+                    )
             except Exception:
                 for item, future in batch:  # find the culprit: every other item still gets its answer
                     try:

@@ -36,12 +36,19 @@ def servers() -> dict[str, dict]:
         "tutorial (flask run)": dict(
             command=[sys.executable, "-m", "flask", "run"],
             env={"FLASK_APP": "app.py", "FLASK_RUN_PORT": "{port}"},
-            cwd=tutorial_dir, ready_path="/", any_answer=True,
+            cwd=tutorial_dir,
+            ready_path="/",
+            any_answer=True,
         ),
         "gunicorn, no batching": dict(
             command=process.gunicorn_command(),
             # one single-threaded torch per core: the usual way to use CPUs without batching
-            env={**quiet, "PTDEPLOY_BATCHING": "false", "PTDEPLOY_WORKERS": str(CORES), "PTDEPLOY_THREADS": "4"},
+            env={
+                **quiet,
+                "PTDEPLOY_BATCHING": "false",
+                "PTDEPLOY_WORKERS": str(CORES),
+                "PTDEPLOY_THREADS": "4",
+            },
             workers=CORES,
         ),
         "gunicorn + batching": dict(
@@ -49,7 +56,8 @@ def servers() -> dict[str, dict]:
             env={**quiet, "PTDEPLOY_WORKERS": "1", "PTDEPLOY_THREADS": "16"},
         ),
         "LitServe + batching": dict(
-            command=[sys.executable, "-m", "ptdeploy.serving.litserve_app"], env=quiet,
+            command=[sys.executable, "-m", "ptdeploy.serving.litserve_app"],
+            env=quiet,
         ),
     }
 
@@ -130,7 +138,9 @@ def raw_pipeline(batch_sizes=(1, 4, 8, 16), seconds: float = 3.0) -> dict:
     payload = CAT_JPG.read_bytes()
 
     def step(n):
-        tensors = [predictor.preprocess(decode_image(payload, DEFAULTS["MAX_IMAGE_PIXELS"])) for _ in range(n)]
+        tensors = [
+            predictor.preprocess(decode_image(payload, DEFAULTS["MAX_IMAGE_PIXELS"])) for _ in range(n)
+        ]
         predictor.predict_batch(tensors)
 
     result = {}

@@ -16,7 +16,9 @@ from ptdeploy.serving.predictor import Predictor
 
 class ClassifierAPI(ls.LitAPI):
     def setup(self, device):
-        torch.set_num_threads(int(os.environ.get("PTDEPLOY_TORCH_THREADS", "0")) or len(os.sched_getaffinity(0)))
+        torch.set_num_threads(
+            int(os.environ.get("PTDEPLOY_TORCH_THREADS", "0")) or len(os.sched_getaffinity(0))
+        )
         self.predictor = Predictor(load_classifier(), DEFAULTS["TOP_K"], DEFAULTS["CONFIDENCE_THRESHOLD"])
 
     def decode_request(self, request):
@@ -38,7 +40,13 @@ class ClassifierAPI(ls.LitAPI):
 
 
 if __name__ == "__main__":
-    api = ClassifierAPI(max_batch_size=DEFAULTS["MAX_BATCH_SIZE"], batch_timeout=DEFAULTS["BATCH_LATENCY_MS"] / 1000)
+    api = ClassifierAPI(
+        max_batch_size=DEFAULTS["MAX_BATCH_SIZE"], batch_timeout=DEFAULTS["BATCH_LATENCY_MS"] / 1000
+    )
     server = ls.LitServer(api, accelerator="cpu", workers_per_device=1)
-    server.run(host="127.0.0.1", port=int(os.environ.get("PTDEPLOY_PORT", "8000")),
-               generate_client_file=False, log_level="warning")
+    server.run(
+        host="127.0.0.1",
+        port=int(os.environ.get("PTDEPLOY_PORT", "8000")),
+        generate_client_file=False,
+        log_level="warning",
+    )

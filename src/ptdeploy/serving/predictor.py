@@ -30,9 +30,7 @@ class Predictor:
             "class_name": name,
             "probability": round(p, 4),
             "confident": p >= self.threshold,
-            "top5": [
-                {"class_id": w, "class_name": n, "probability": round(q, 4)} for w, n, q in top
-            ],
+            "top5": [{"class_id": w, "class_name": n, "probability": round(q, 4)} for w, n, q in top],
         }
         if not answer["confident"]:
             answer["message"] = (

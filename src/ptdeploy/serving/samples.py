@@ -27,7 +27,7 @@ def unusual_images() -> dict[str, bytes]:
     rgb = cat()
     rgba = rgb.convert("RGBA")
     rgba.putalpha(255)
-    grey16 = Image.fromarray((np.asarray(rgb.convert("L"), dtype=np.uint16) * 257))
+    grey16 = Image.fromarray(np.asarray(rgb.convert("L"), dtype=np.uint16) * 257)
     frames = [rgb.convert("P"), Image.new("P", rgb.size, 0)]
     # EXIF orientation 6 = "rotate 90° clockwise to view": store the cat turned the other way.
     exif = Image.Exif()
@@ -38,7 +38,9 @@ def unusual_images() -> dict[str, bytes]:
         "palette (P) PNG": _save(rgb.convert("P", palette=Image.Palette.ADAPTIVE), "PNG"),
         "CMYK JPEG": _save(rgb.convert("CMYK"), "JPEG", quality=95),
         "16-bit greyscale PNG": _save(grey16, "PNG"),
-        "animated GIF (cat first)": _save(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100),
+        "animated GIF (cat first)": _save(
+            frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100
+        ),
         "EXIF-rotated JPEG": _save(rgb.transpose(Image.Transpose.ROTATE_90), "JPEG", quality=95, exif=exif),
         "WebP": _save(rgb, "WEBP", quality=90),
     }
@@ -79,7 +81,13 @@ def bad_uploads() -> dict[str, tuple[dict, int]]:
         "PNG header only": ({"file": ("cat.png", png[:33])}, 415),
         "decompression bomb PNG (50000x50000)": ({"file": ("bomb.png", png_bomb())}, 413),
         "bomb just over the limit": ({"file": ("bomb.png", png_bomb(8000, 6000))}, 413),
-        "EPS (decoder not allowed)": ({"file": ("x.eps", b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n")}, 415),
-        "SVG": ({"file": ("x.svg", b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>')}, 415),
+        "EPS (decoder not allowed)": (
+            {"file": ("x.eps", b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n")},
+            415,
+        ),
+        "SVG": (
+            {"file": ("x.svg", b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>')},
+            415,
+        ),
         "upload over 10 MB": ({"file": ("big.jpg", b"\xff\xd8" + b"\x00" * (11 * 1024 * 1024))}, 413),
     }
