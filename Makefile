@@ -11,13 +11,15 @@ NB     ?=
 # Debian's Chromium, for notebook 01's browser test (rule below)
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: help setup run test test-unit test-notebooks refresh check-outputs lab assets clean
+.PHONY: help setup run test test-unit test-notebooks refresh check-outputs lab assets clean lint format
 .PHONY: serve bench-serve chromium
 .PHONY: cpp
 
 help:
 	@echo "make run       execute every notebook headless (into outputs/executed/) and print a summary"
-	@echo "make test      unit tests + pytest --nbval over every notebook"
+	@echo "make test      lint, then unit tests + pytest --nbval over every notebook"
+	@echo "make lint      ruff: lint and format check (code, tests, scripts, notebooks)"
+	@echo "make format    ruff: format and apply safe fixes"
 	@echo "make refresh   re-execute notebooks in place to refresh their stored outputs (NB=path to pick one)"
 	@echo "make lab       start JupyterLab on the notebooks"
 	@echo "make assets    regenerate data/cat.jpg and data/imagenet_class_index.json"
@@ -38,8 +40,17 @@ run: $(STAMP)
 
 # Unit tests and notebooks in one pytest run, spread over $(JOBS) workers; loadscope keeps each
 # notebook's cells together on one worker, in order.
-test: $(STAMP) $(CHROMIUM)
+test: lint $(CHROMIUM)
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadscope
+
+# ruff reads pyproject.toml ([tool.ruff]); notebooks are linted and formatted too.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest tests

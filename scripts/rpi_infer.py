@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Real-time classification from a camera (or a video, or the built-in synthetic source), as on a Raspberry Pi 4.
+"""Real-time classification from a camera (or a video, or the synthetic source), as on a Raspberry Pi 4.
 
     python scripts/rpi_infer.py --source synthetic --frames 100          # anywhere, no camera needed
     python scripts/rpi_infer.py --source camera --engine qnnpack         # on the Pi (64-bit OS)

@@ -49,13 +49,15 @@ def test_ignored_cells_say_why(path):
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
-        lines = [l.strip() for l in cell.source.splitlines()]
+        lines = [line.strip() for line in cell.source.splitlines()]
         ignored = any(
-            l.lstrip("#").strip() in {"NBVAL_IGNORE_OUTPUT", "NBVAL_SKIP"} for l in lines if l.startswith("#")
+            line.lstrip("#").strip() in {"NBVAL_IGNORE_OUTPUT", "NBVAL_SKIP"}
+            for line in lines
+            if line.startswith("#")
         )
         ignored |= bool(IGNORING_TAGS & set(cell.metadata.get("tags", [])))
         if ignored:
-            reasons = [l for l in lines if l.startswith("#") and "NBVAL_" not in l and len(l.split()) >= 4]
+            reasons = [s for s in lines if s.startswith("#") and "NBVAL_" not in s and len(s.split()) >= 4]
             assert reasons, f"{path.name}: an unchecked cell needs a comment saying why:\n{cell.source[:200]}"
 
 

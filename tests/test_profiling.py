@@ -1,4 +1,4 @@
-"""The profiler tutorial's module: what the profiler measures for each version, and the trace for notebook 07."""
+"""The profiler tutorial's module: what the profiler measures for each version, the trace for notebook 07."""
 
 import json
 

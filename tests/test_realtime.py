@@ -1,4 +1,4 @@
-"""The loops and the command: frames flow, stale frames are dropped, the script runs with the synthetic source."""
+"""The loops and the command: frames flow, stale frames are dropped, the script runs on synthetic frames."""
 
 import subprocess
 import sys
@@ -89,7 +89,7 @@ def test_script_smoke_run_with_the_synthetic_source():
     )
     assert result.returncode == 0, result.stderr
     assert "engine" in result.stdout and "5 frames in" in result.stdout
-    predictions = [l for l in result.stdout.splitlines() if l.startswith("  ") and "%" in l]
+    predictions = [s for s in result.stdout.splitlines() if s.startswith("  ") and "%" in s]
     assert len(predictions) == 2
 
 

@@ -164,7 +164,7 @@ class Picamera2Capture:
 
 
 def camera_present(index: int = 0) -> bool:
-    """Is there a V4L2 device the tutorial's capture could open? (No camera in CI, Binder or most laptops' containers.)"""
+    """Is there a V4L2 device the tutorial's capture could open? (None in CI, Binder or containers.)"""
     return Path(f"/dev/video{index}").exists()
 
 
@@ -202,7 +202,7 @@ SOURCES = ("camera", "picamera2", "video", "synthetic", "auto")
 
 
 def open_capture(source: str = "auto", path: str | Path | None = None, **synthetic_options):
-    """Open a capture by name. "auto": the V4L2 camera if present, else Picamera2 if importable, else synthetic."""
+    """Open a capture by name. "auto": the V4L2 camera if present, else Picamera2, else synthetic."""
     if source == "auto":
         source = "camera" if camera_present() else "picamera2" if picamera2_available() else "synthetic"
     if source == "camera":

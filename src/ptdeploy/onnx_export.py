@@ -157,5 +157,5 @@ def benchmark(
         torch.set_num_threads(previous)
     for level in ORT_LEVELS:
         run = ort_runner(session(onnx_path, threads=threads, level=level))
-        rows.append(Timing(name, f"ORT {level}", median_ms(lambda: run(example), runs)))
+        rows.append(Timing(name, f"ORT {level}", median_ms(lambda run=run: run(example), runs)))
     return rows

@@ -1,4 +1,4 @@
-"""The Raspberry Pi tutorial's benchmark table: its 11 models, its Pi 4 numbers, and the same measurement here.
+"""The Raspberry Pi tutorial's benchmark table: its 11 models, its Pi 4 numbers, the same measured here.
 
 Speed does not depend on the values of the weights (the same convolutions run whatever the numbers
 are), so the models are built untrained (``weights=None``): nothing is downloaded, and the timings are
@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
-# The tutorial's table, measured on a Raspberry Pi 4 Model B: (fps, total ms/frame, model ms/frame, qnnpack pretrained).
+# The tutorial's table, measured on a Raspberry Pi 4 Model B:
+# (fps, total ms/frame, model ms/frame, qnnpack pretrained).
 PI4 = {
     "mobilenet_v2": (33.7, 29.7, 26.4, True),
     "mobilenet_v3_large": (29.3, 34.1, 30.7, True),
@@ -34,7 +35,7 @@ PI4_THREADS = {"4 threads best ms": 60, "2 threads best ms": 72, "4 threads spik
 def build(
     name: str, engine: str | None = None, calibration: list[torch.Tensor] | None = None
 ) -> torch.nn.Module:
-    """One of the table's models, untrained, in eval mode; the qnnpack-pretrained ones quantized for ``engine``."""
+    """One of the table's models, untrained, in eval mode; qnnpack-pretrained ones quantized for ``engine``"""
     from torchvision import models
 
     if PI4[name][3]:

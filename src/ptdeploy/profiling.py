@@ -3,7 +3,7 @@
 The tutorial ("Profiling your PyTorch module") profiles ``MyModule``, finds that finding the mask's indices
 with NumPy costs a device-to-host copy of the whole mask, and fixes it twice:
 
-* ``original``: float64 mask, indices via ``np.argwhere`` (the mask goes to the host and the indices come back);
+* ``original``: float64 mask, indices via ``np.argwhere`` (the mask goes to the host, the indices come back);
 * ``float32``:  the same module with a float32 mask (the host copy is half the size);
 * ``nonzero``:  ``torch.nonzero`` on the mask's own device (no copies at all).
 
@@ -102,7 +102,7 @@ def label_event(prof, label: str = "MASK INDICES"):
 
 
 def function_events(prof):
-    """Every recorded event, from the legacy profiler (``function_events``) or the current one (``events()``)."""
+    """Every recorded event, from the legacy profiler (``function_events``) or the current (``events()``)."""
     return prof.function_events if hasattr(prof, "function_events") else prof.events()
 
 

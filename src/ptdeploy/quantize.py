@@ -23,7 +23,7 @@ from ptdeploy.classifier import tutorial_transform
 
 
 def default_engine() -> str:
-    """The quantized engine for this CPU: qnnpack on ARM (as the tutorial says), x86 (fbgemm + onednn) elsewhere."""
+    """The quantized engine for this CPU: qnnpack on ARM (as the tutorial says), else x86 (fbgemm + onednn)"""
     supported = torch.backends.quantized.supported_engines
     if platform.machine().lower() in ("aarch64", "arm64", "armv7l") and "qnnpack" in supported:
         return "qnnpack"
@@ -49,7 +49,7 @@ def _static_same_padding(size: int, kernel: int, stride: int, dilation: int) -> 
 
 
 def _fold(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
-    """Conv followed by BatchNorm, as one Conv2d with the BatchNorm folded into its weights (exact in eval)."""
+    """Conv then BatchNorm, as one Conv2d with the BatchNorm folded into its weights (exact in eval)."""
     plain = nn.Conv2d(
         conv.in_channels,
         conv.out_channels,
@@ -174,7 +174,7 @@ def calibration_batches(n_frames: int = 64, batch_size: int = 8) -> list[torch.T
 
 
 def frame_preprocess():
-    """The Pi tutorial's preprocessing of a 224x224 RGB frame: ToTensor + ImageNet normalisation, no resize."""
+    """The Pi tutorial's preprocessing of a 224x224 RGB frame: ToTensor + ImageNet normalisation only."""
     from torchvision import transforms
 
     from ptdeploy.classifier import IMAGENET_MEAN, IMAGENET_STD

@@ -168,9 +168,8 @@ def quality_table(rows: list[QualityRow]) -> str:
     lines = ["| held-out photo | size (w×h) | bicubic PSNR (dB) | SuperResolutionNet PSNR (dB) | gain (dB) |",
              "|---|---|---|---|---|"]  # fmt: skip
     for r in rows:
-        lines.append(
-            f"| `{r.photo}` | {r.size[0]}×{r.size[1]} | {r.psnr_bicubic:.2f} | {r.psnr_model:.2f} | {r.gain:+.2f} |"
-        )
+        size = f"{r.size[0]}×{r.size[1]}"
+        lines.append(f"| `{r.photo}` | {size} | {r.psnr_bicubic:.2f} | {r.psnr_model:.2f} | {r.gain:+.2f} |")
     mean = [sum(getattr(r, k) for r in rows) / len(rows) for k in ("psnr_bicubic", "psnr_model", "gain")]
     lines.append(f"| **mean** | | {mean[0]:.2f} | {mean[1]:.2f} | **{mean[2]:+.2f}** |")
     return "\n".join(lines)

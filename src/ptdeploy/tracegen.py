@@ -327,7 +327,7 @@ def _forward_backward(rk: _Rank, s: int) -> list[GpuOp]:
     for key in ("softmax", "nll", "nll_bwd", "softmax_bwd"):
         name = loss_bwd if key.endswith("_bwd") else "aten::cross_entropy_loss"
         rk.schedule(rk.launch(s, name, key, "COMPUTATION", rk.gpu_us(cfg.elementwise_us)))
-    # Backward, last layer first; DDP's hook launches a bucket's all-reduce once its last gradient is launched.
+    # Backward, last layer first; DDP launches a bucket's all-reduce once its last gradient is launched.
     plan = [
         ("relu_bwd", "aten::threshold_backward", cfg.elementwise_us),
         ("dgrad", "aten::mm", cfg.gemm_us),
@@ -521,7 +521,7 @@ def trace_dict(rk: _Rank) -> dict:
 
 
 def write_trace(trace: dict, path: Path) -> None:
-    """Write like Kineto: one event per line (HTA's rank regex wants `"rank": N`), gzip without a timestamp."""
+    """Write like Kineto: an event per line (HTA's rank regex wants `"rank": N`), gzip without a timestamp."""
     head = {k: v for k, v in trace.items() if k != "traceEvents"}
     lines = ["{"] + [f"  {json.dumps(k)}: {json.dumps(v)}," for k, v in head.items()]
     lines.append('  "traceEvents": [')

@@ -1,4 +1,4 @@
-"""gunicorn settings for the classifier service (read by ``gunicorn -c python:ptdeploy.serving.gunicorn_conf``).
+"""gunicorn settings for the classifier service (``gunicorn -c python:ptdeploy.serving.gunicorn_conf``).
 
 Environment variables: PTDEPLOY_HOST (127.0.0.1), PTDEPLOY_PORT (5000), PTDEPLOY_WORKERS (1),
 PTDEPLOY_THREADS (8 request threads per worker), PTDEPLOY_TORCH_THREADS (cores // workers),

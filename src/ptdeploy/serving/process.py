@@ -79,8 +79,8 @@ def start(
 ) -> Server:
     """Run ``command`` with PTDEPLOY_PORT set to a free port; return once ``ready_path`` answers 2xx.
 
-    ``command`` and ``env`` values may contain ``{port}``, replaced by the chosen port. With ``any_answer`` any HTTP
-    answer counts as ready (for servers without a health route). Stop it with ``Server.stop()``.
+    ``command`` and ``env`` values may contain ``{port}``, replaced by the chosen port. With ``any_answer``
+    any HTTP answer counts as ready (for servers without a health route). Stop it with ``Server.stop()``.
     """
     port = port or free_port()
     extra = {key: value.replace("{port}", str(port)) for key, value in (env or {}).items()}
