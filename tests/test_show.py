@@ -1,0 +1,20 @@
+"""The notebooks' source display shows exactly the code that runs."""
+
+import inspect
+
+from ptdeploy import paths
+from ptdeploy.show import show_file, show_source
+
+
+def test_show_source_is_the_defining_source_with_its_location():
+    code = show_source(paths.output_dir)
+    assert code.data.startswith("# output_dir, defined in src/ptdeploy/paths.py\n")
+    assert code.data.endswith(inspect.getsource(paths.output_dir))
+
+
+def test_show_file_picks_lines_and_language(tmp_path):
+    cmake = tmp_path / "CMakeLists.txt"
+    cmake.write_text("line 1\nline 2\nline 3\n")
+    code = show_file(cmake, 2, 3)
+    assert code.data == "line 2\nline 3"
+    assert code.language == "cmake"
