@@ -1,25 +1,37 @@
 """Build the C++ programs in cpp/ with CMake, run them, and read what they print.
 
-``build()`` configures (the first time) and builds into the git-ignored cpp/build/, then returns the
-programs' paths; a second call is an incremental no-op. A file lock makes concurrent callers (a
-notebook and the tests under pytest-xdist) wait for one build instead of racing.
-``python -m ptdeploy.cpp_build`` (what ``make cpp`` runs) does the same and shows the log.
+The two CMake commands are the tutorial's, pointed at the libtorch inside the torch wheel:
+
+    cmake -S cpp -B cpp/build -DCMAKE_PREFIX_PATH=<torch.utils.cmake_prefix_path>
+    cmake --build cpp/build --parallel 2
+
+``cmake()`` runs one of them and shows its output; notebook 03 calls it with those arguments, inside
+``build_lock()``. ``build()`` runs both (the first only when cpp/build/ is not configured for this
+torch) and returns the programs' paths; a second call is an incremental no-op. The file lock makes
+concurrent callers (the notebook and the tests under pytest-xdist) wait for one build instead of racing.
+``python -m ptdeploy.cpp_build`` (what ``make cpp`` runs) calls ``build()`` and shows the log.
 """
 
+import contextlib
 import fcntl
 import os
 import re
+import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import torch.utils
 
 from ptdeploy.paths import REPO_ROOT
 
 CPP_DIR = REPO_ROOT / "cpp"
 BUILD_DIR = CPP_DIR / "build"
 PROGRAMS = ("example-app", "classify", "aoti_classify")
+CMAKE_TIMEOUT_S = 900  # a cold build takes about a minute on two idle cores
 # CMake colours its Makefile output when a Jupyter kernel sets CLICOLOR_FORCE; keep logs plain text.
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -36,6 +48,11 @@ class Build:
     torch_link: str  # "PACKAGE": find_package(Torch) worked; "DIRECT": the documented fallback
 
 
+def torch_prefix() -> str:
+    """The CMAKE_PREFIX_PATH under which the torch wheel keeps its CMake files (share/cmake)."""
+    return torch.utils.cmake_prefix_path
+
+
 def _cache_entry(name: str) -> str | None:
     """A variable's value in cpp/build/CMakeCache.txt (lines read NAME:TYPE=VALUE), or None."""
     cache = BUILD_DIR / "CMakeCache.txt"
@@ -48,46 +65,83 @@ def _cache_entry(name: str) -> str | None:
     return None
 
 
-def _cmake(args: Sequence[str], echo: bool) -> str:
-    """Run cmake, streaming its output when ``echo`` (a cold build takes a minute); return it."""
+def torch_link() -> str:
+    """How the configured cpp/build/ links libtorch: "PACKAGE", "DIRECT", or "?" before configuring."""
+    return _cache_entry("TORCH_LINK_USED") or "?"
+
+
+@contextlib.contextmanager
+def build_lock() -> Iterator[None]:
+    """Hold the lock on cpp/build/ for a configure or build."""
+    BUILD_DIR.mkdir(parents=True, exist_ok=True)
+    with open(BUILD_DIR / ".build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        yield
+
+
+def cmake(*args: str, echo: bool = True, check: bool = True, timeout: float = CMAKE_TIMEOUT_S):
+    """Run ``cmake *args`` from the repository root; print the command and (when ``echo``) its output.
+
+    Returns a CompletedProcess with the output in ``stdout`` (stderr merged in). Output lines have the
+    repository's path written as <repo>. With ``check``, a failure raises CppBuildError. The command
+    is killed after ``timeout`` seconds.
+    """
+    args = [str(a) for a in args]
+    if echo:
+        print("$ cmake", " ".join(args).replace(str(REPO_ROOT), "<repo>"), flush=True)
     try:
         proc = subprocess.Popen(
-            ["cmake", *args], cwd=REPO_ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+            ["cmake", *args],
+            cwd=REPO_ROOT,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so a timeout also stops the compilers
         )
     except FileNotFoundError:
         raise CppBuildError(
             "cmake is not installed (CMake >= 3.18 and a C++20 compiler are needed)"
         ) from None
+    timer = threading.Timer(timeout, os.killpg, (proc.pid, signal.SIGKILL))
+    timer.start()
     lines = []
-    for line in proc.stdout:
-        line = ANSI_ESCAPE.sub("", line)
-        lines.append(line)
-        if echo:
-            print(line, end="", flush=True)
-    if proc.wait() != 0:
+    try:
+        for line in proc.stdout:
+            line = ANSI_ESCAPE.sub("", line).replace(str(REPO_ROOT), "<repo>")
+            lines.append(line)
+            if echo:
+                print(line, end="", flush=True)
+        returncode = proc.wait()
+    finally:
+        timer.cancel()
+    result = subprocess.CompletedProcess(["cmake", *args], returncode, "".join(lines), None)
+    if check and returncode != 0:
         tail = "".join(lines[-30:])
-        raise CppBuildError(f"cmake {' '.join(args)} failed (exit {proc.returncode}):\n{tail}")
-    return "".join(lines)
+        raise CppBuildError(f"cmake {' '.join(args)} failed (exit {returncode}):\n{tail}")
+    return result
 
 
 def build(jobs: int = 2, echo: bool = False) -> Build:
     """Configure (if needed) and build every program in cpp/; return where they are."""
-    BUILD_DIR.mkdir(parents=True, exist_ok=True)
-    with open(BUILD_DIR / ".build.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        # Configure when there is no build yet, or it was made for another Python (another torch).
-        configure = _cache_entry("Python3_EXECUTABLE") != sys.executable
+    with build_lock():
+        # Configure when there is no build yet, or it was made for another torch.
+        configure = _cache_entry("CMAKE_PREFIX_PATH") != torch_prefix()
         log = ""
         if configure:
-            log += _cmake(
-                ["-S", str(CPP_DIR), "-B", str(BUILD_DIR), f"-DPython3_EXECUTABLE={sys.executable}"], echo
-            )
-        log += _cmake(["--build", str(BUILD_DIR), "--parallel", str(jobs)], echo)
+            log += cmake(
+                "-S", "cpp", "-B", "cpp/build", f"-DCMAKE_PREFIX_PATH={torch_prefix()}", echo=echo
+            ).stdout
+        log += cmake("--build", "cpp/build", "--parallel", str(jobs), echo=echo).stdout
+    return Build(built_programs(), log, configure, torch_link())
+
+
+def built_programs() -> dict[str, Path]:
+    """Every program's path in cpp/build/; raises CppBuildError if one is missing."""
     programs = {name: BUILD_DIR / name for name in PROGRAMS}
     missing = [name for name, path in programs.items() if not path.is_file()]
     if missing:
         raise CppBuildError(f"the build finished without {', '.join(missing)}")
-    return Build(programs, log, configure, _cache_entry("TORCH_LINK_USED") or "?")
+    return programs
 
 
 def run(
