@@ -3,6 +3,8 @@
 The build is shared with the notebook (cpp/build/, file-locked) and done once per session here.
 """
 
+import time
+
 import pytest
 import torch
 
@@ -148,3 +150,32 @@ def test_module_failing_on_its_input_exits_with_the_error(programs, tmp_path):
     assert result.stdout == "ok\n"
     assert result.stderr.startswith("error running the model:")
     assert "vector + matrix @ vector expected" in result.stderr
+
+
+def test_cmake_stops_a_command_at_its_time_limit():
+    start = time.perf_counter()
+    result = cpp_build.cmake("-E", "sleep", "30", echo=False, check=False, timeout=1)
+    assert result.returncode != 0
+    assert time.perf_counter() - start < 20
+
+
+def test_cmake_failure_raises_with_the_log_tail():
+    with pytest.raises(cpp_build.CppBuildError, match=r"exit 1"):
+        cpp_build.cmake("-E", "false", echo=False)
+
+
+def test_the_fallback_is_used_exactly_where_the_tutorials_project_fails(programs, tmp_path):
+    # The probe in cpp/CMakeLists.txt must agree with what the tutorial's own project does here.
+    tutorial = cpp_build.cmake(
+        "-S",
+        "cpp/example-app",
+        "-B",
+        tmp_path,
+        f"-DCMAKE_PREFIX_PATH={cpp_build.torch_prefix()}",
+        echo=False,
+        check=False,
+    )
+    expected = "PACKAGE" if tutorial.returncode == 0 else "DIRECT"
+    assert cpp_build.torch_link() == expected
+    if tutorial.returncode != 0:
+        assert "find_package" in tutorial.stdout and "CMake Error" in tutorial.stdout
