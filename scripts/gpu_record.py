@@ -61,7 +61,7 @@ def provenance() -> dict:
 
 def write_json(path: Path, data: dict) -> None:
     path.write_text(json.dumps(data, indent=1) + "\n")
-    print(f"wrote {path.relative_to(REPO_ROOT)}", flush=True)
+    print(f"wrote {path}", flush=True)
 
 
 # --- notebook 06: the profiler tutorial's module on the GPU -------------------------------------------
@@ -77,8 +77,10 @@ def profile_version(version, side: int) -> dict:
     with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA], profile_memory=True) as prof:
         model(input, mask)
         torch.cuda.synchronize()
-    rows = {e.key: e for e in prof.key_averages()}
-    label = profiling.label_event(prof)
+    # With CUDA activity a record_function label is also a GPU annotation row: take the CPU one.
+    averages = [e for e in prof.key_averages() if e.device_type == torch.autograd.DeviceType.CPU]
+    rows = {e.key: e for e in averages}
+    label = rows["MASK INDICES"]
     memcpy = rows.get("cudaMemcpyAsync")
     result = {
         "self_cpu_total_ms": prof.key_averages().self_cpu_time_total / 1000,
