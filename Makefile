@@ -102,4 +102,4 @@ bench-serve: $(STAMP)
 	$(BIN)/python scripts/bench_serve.py
 
 clean:
-	rm -rf outputs cpp/build .pytest_cache
+	rm -rf outputs cpp/build cpp/example-app/build .pytest_cache
