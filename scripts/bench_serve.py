@@ -1,12 +1,12 @@
 """Serving benchmark for notebook 01 (`make bench-serve`): four servers, concurrency 1/4/16, loopback.
 
-Writes outputs/bench_serve/results.json and prints a table. See ptdeploy.serving.bench.
+Writes outputs/bench_serve/results.json and prints a table. See ptdeploy.servetools.bench.
 """
 
 import argparse
 
 from ptdeploy.paths import output_dir
-from ptdeploy.serving import bench
+from ptdeploy.servetools import bench
 
 
 def main() -> None:

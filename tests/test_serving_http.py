@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ptdeploy.paths import CAT_JPG
-from ptdeploy.serving import process, samples
+from ptdeploy.servetools import process, samples
 
 CAT = CAT_JPG.read_bytes()
 

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from ptdeploy.paths import CAT_JPG
-from ptdeploy.serving import process
+from ptdeploy.servetools import process
 
 pytestmark = pytest.mark.skipif(
     shutil.which("nginx") is None, reason="needs nginx (`make test` installs Debian's package)"

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
+from ptdeploy.servetools.samples import bad_uploads, unusual_images
 from ptdeploy.serving import create_app
 from ptdeploy.serving.batching import Batcher
 from ptdeploy.serving.images import BadImage, decode_image
-from ptdeploy.serving.samples import bad_uploads, unusual_images
 
 
 def test_batcher_groups_concurrent_items_and_keeps_order():

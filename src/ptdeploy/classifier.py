@@ -36,9 +36,13 @@ class Classifier:
         n = sum(p.numel() for p in self.model.parameters())
         return f"{self.name}: {n / 1e6:.1f} M parameters, weights from {self.source}"
 
+    def to_tensor(self, image: Image.Image) -> torch.Tensor:
+        """PIL image -> one 3x224x224 tensor, no batch axis (stack several to make a batch)."""
+        return self.transform(image.convert("RGB"))
+
     def preprocess(self, image: Image.Image) -> torch.Tensor:
-        """PIL image -> batch of one, ready for the model."""
-        return self.transform(image.convert("RGB")).unsqueeze(0)
+        """PIL image -> a batch of one, 1x3x224x224, ready for the model (the tutorial's transform_image)."""
+        return self.to_tensor(image).unsqueeze(0)
 
     @torch.no_grad()
     def topk(self, batch: torch.Tensor, k: int = 5) -> list[list[tuple[str, str, float]]]:

@@ -72,7 +72,7 @@ class ModelState:
     def classify(self, data: bytes) -> dict:
         """Bytes of one upload -> answer dict; raises BadImage for input we refuse."""
         image = decode_image(data, self.config["MAX_IMAGE_PIXELS"])
-        tensor = self.predictor.preprocess(image)
+        tensor = self.predictor.classifier.to_tensor(image)
         if self.batcher is not None:
             return self.batcher(tensor)
         return self.predictor.predict_batch([tensor])[0]

@@ -1,7 +1,10 @@
-"""The model side of the service: preprocessing, a batched forward pass, top-k with confidence."""
+"""The model side of the service: a batched forward pass, top-k with a confidence flag.
+
+Preprocessing is the classifier's own (``Classifier.to_tensor``), so the service and the notebooks
+prepare images the same way.
+"""
 
 import torch
-from PIL import Image
 
 from ptdeploy.classifier import Classifier
 
@@ -11,10 +14,6 @@ class Predictor:
         self.classifier = classifier
         self.top_k = top_k
         self.threshold = threshold
-
-    def preprocess(self, image: Image.Image) -> torch.Tensor:
-        """RGB image -> 3x224x224 tensor (the tutorial's transform_image, without the batch axis)."""
-        return self.classifier.transform(image)
 
     @torch.inference_mode()
     def predict_batch(self, tensors: list[torch.Tensor]) -> list[dict]:

@@ -105,8 +105,8 @@ def start(
             answer = requests.get(server.url + ready_path, timeout=2)
             if answer.ok or any_answer:
                 return server
-        except (requests.ConnectionError, requests.Timeout):
-            pass  # not listening yet, or (behind a proxy) not answering yet
+        except requests.RequestException:  # not listening yet, or too busy to answer within 2 s
+            pass
         if time.monotonic() > deadline:
             server.stop()
             raise TimeoutError(f"server not ready after {timeout} s")

@@ -1,6 +1,6 @@
 """The same classifier behind LitServe with its dynamic batching: the benchmark's outside anchor.
 
-Run: PTDEPLOY_PORT=8000 python -m ptdeploy.serving.litserve_app  (binds 127.0.0.1).
+Run: PTDEPLOY_PORT=8000 python -m ptdeploy.servetools.litserve_app  (binds 127.0.0.1).
 """
 
 import os
@@ -24,7 +24,7 @@ class ClassifierAPI(ls.LitAPI):
     def decode_request(self, request):
         # multipart field "file", like the Flask service
         image = decode_image(request["file"].file.read(), DEFAULTS["MAX_IMAGE_PIXELS"])
-        return self.predictor.preprocess(image)
+        return self.predictor.classifier.to_tensor(image)
 
     def batch(self, inputs):
         return inputs  # predict_batch takes the list

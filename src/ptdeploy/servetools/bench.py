@@ -22,7 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ptdeploy.paths import CAT_JPG, output_dir
-from ptdeploy.serving import process
+from ptdeploy.servetools import TUTORIAL_APP, process
 
 CORES = len(os.sched_getaffinity(0))
 
@@ -30,7 +30,7 @@ CORES = len(os.sched_getaffinity(0))
 def servers() -> dict[str, dict]:
     """name -> keyword arguments for process.start."""
     tutorial_dir = output_dir("bench_serve", "tutorial")
-    shutil.copy(Path(__file__).with_name("tutorial_app.py"), tutorial_dir / "app.py")
+    shutil.copy(TUTORIAL_APP, tutorial_dir / "app.py")
     quiet = {"PTDEPLOY_LOG_LEVEL": "warning"}
     return {
         "tutorial (flask run)": dict(
@@ -56,7 +56,7 @@ def servers() -> dict[str, dict]:
             env={**quiet, "PTDEPLOY_WORKERS": "1", "PTDEPLOY_THREADS": "16"},
         ),
         "LitServe + batching": dict(
-            command=[sys.executable, "-m", "ptdeploy.serving.litserve_app"],
+            command=[sys.executable, "-m", "ptdeploy.servetools.litserve_app"],
             env=quiet,
         ),
     }
@@ -139,7 +139,8 @@ def raw_pipeline(batch_sizes=(1, 4, 8, 16), seconds: float = 3.0) -> dict:
 
     def step(n):
         tensors = [
-            predictor.preprocess(decode_image(payload, DEFAULTS["MAX_IMAGE_PIXELS"])) for _ in range(n)
+            predictor.classifier.to_tensor(decode_image(payload, DEFAULTS["MAX_IMAGE_PIXELS"]))
+            for _ in range(n)
         ]
         predictor.predict_batch(tensors)
 
