@@ -36,6 +36,12 @@ class Classifier:
         n = sum(p.numel() for p in self.model.parameters())
         return f"{self.name}: {n / 1e6:.1f} M parameters, weights from {self.source}"
 
+    @property
+    def resize_side(self) -> int:
+        """The length the transform resizes the shorter side to (255): detail beyond it is thrown away."""
+        resize = next(t for t in self.transform.transforms if isinstance(t, transforms.Resize))
+        return resize.size if isinstance(resize.size, int) else min(resize.size)
+
     def to_tensor(self, image: Image.Image) -> torch.Tensor:
         """PIL image -> one 3x224x224 tensor, no batch axis (stack several to make a batch)."""
         return self.transform(image.convert("RGB"))

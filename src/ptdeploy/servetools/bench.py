@@ -135,11 +135,12 @@ def raw_pipeline(batch_sizes=(1, 4, 8, 16), seconds: float = 3.0) -> dict:
     from ptdeploy.serving.predictor import Predictor
 
     predictor = Predictor(load_classifier())
+    classifier = predictor.classifier
     payload = CAT_JPG.read_bytes()
 
     def step(n):
         tensors = [
-            predictor.classifier.to_tensor(decode_image(payload, DEFAULTS["MAX_IMAGE_PIXELS"]))
+            classifier.to_tensor(decode_image(payload, DEFAULTS["MAX_IMAGE_PIXELS"], classifier.resize_side))
             for _ in range(n)
         ]
         predictor.predict_batch(tensors)

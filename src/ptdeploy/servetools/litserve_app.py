@@ -23,8 +23,10 @@ class ClassifierAPI(ls.LitAPI):
 
     def decode_request(self, request):
         # multipart field "file", like the Flask service
-        image = decode_image(request["file"].file.read(), DEFAULTS["MAX_IMAGE_PIXELS"])
-        return self.predictor.classifier.to_tensor(image)
+        classifier = self.predictor.classifier
+        data = request["file"].file.read()
+        image = decode_image(data, DEFAULTS["MAX_IMAGE_PIXELS"], classifier.resize_side)
+        return classifier.to_tensor(image)
 
     def batch(self, inputs):
         return inputs  # predict_batch takes the list
