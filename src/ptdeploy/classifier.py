@@ -53,8 +53,11 @@ class Classifier:
     @torch.no_grad()
     def topk(self, batch: torch.Tensor, k: int = 5) -> list[list[tuple[str, str, float]]]:
         """Per image: the k most likely (wnid, name, probability), best first."""
-        probs = self.model(batch).softmax(dim=1)
-        values, indices = probs.topk(k, dim=1)
+        return self.rank(self.model(batch), k)
+
+    def rank(self, logits: torch.Tensor, k: int = 5) -> list[list[tuple[str, str, float]]]:
+        """The same from logits computed elsewhere (another runtime): (wnid, name, probability)."""
+        values, indices = logits.softmax(dim=1).topk(k, dim=1)
         return [
             [(*self.labels[i], p) for i, p in zip(idx.tolist(), val.tolist())]
             for idx, val in zip(indices, values)

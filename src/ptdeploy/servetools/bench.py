@@ -53,7 +53,7 @@ def servers() -> dict[str, dict]:
         ),
         "gunicorn + batching": dict(
             command=process.gunicorn_command(),
-            env={**quiet, "PTDEPLOY_WORKERS": "1", "PTDEPLOY_THREADS": "16"},
+            env={**quiet, "PTDEPLOY_BATCHING": "true", "PTDEPLOY_WORKERS": "1", "PTDEPLOY_THREADS": "16"},
         ),
         "LitServe + batching": dict(
             command=[sys.executable, "-m", "ptdeploy.servetools.litserve_app"],
