@@ -149,14 +149,9 @@ def test_gpu_run_raises_for_a_side_not_recorded():
     not profiling.GPU_RECORDING.exists(),
     reason="no data/gpu/profiler_cuda.json here yet: make gpu-record writes it on a CUDA machine",
 )
-def test_the_gpu_recording_has_the_format_and_the_lessons():
+def test_notebook_06_can_read_the_gpu_recording():
+    # tests/test_gpu_data.py checks what the recording shows; this checks the reader notebook 06 uses.
     data = profiling.load_gpu_recording()
+    assert [run["mask_side"] for run in data["runs"]] == [profiling.MASK_SIDE, profiling.TUTORIAL_MASK_SIDE]
     for run in data["runs"]:
-        versions = run["versions"]
-        # The copies are counted, the memory is sizes: both are exact, unlike the times.
-        assert [versions[v.name]["big_copies"] for v in profiling.VERSIONS] == [2, 2, 0]
-        ratio = (
-            versions["float32"]["mask_indices_self_cpu_memory_mib"]
-            / versions["original"]["mask_indices_self_cpu_memory_mib"]
-        )
-        assert ratio == pytest.approx(0.5, abs=0.01)
+        assert [run["versions"][v.name]["big_copies"] for v in profiling.VERSIONS] == [2, 2, 0]
