@@ -12,6 +12,8 @@ NB     ?=
 CHROMIUM := /usr/bin/chromium
 # Debian's nginx, in front of gunicorn in `make serve` (rule below)
 NGINX    := /usr/sbin/nginx
+# Debian's wrk, the load generator of `make bench-serve` (rule below)
+WRK      := /usr/bin/wrk
 
 .PHONY: help setup run test test-unit test-notebooks refresh check-outputs lab assets clean lint format
 .PHONY: serve serve-direct bench-serve chromium nginx
@@ -95,6 +97,9 @@ $(NGINX):
 
 nginx: $(NGINX)
 
+$(WRK):
+	apt-get update && apt-get install -y wrk
+
 # Notebook 01: the classifier service. nginx (src/ptdeploy/serving/nginx.conf) buffers each request and
 # cuts off slow clients, then hands it to gunicorn (src/ptdeploy/serving/gunicorn_conf.py) on a Unix
 # socket; one supervisor process runs both (python -m ptdeploy.serving.proxy).
@@ -114,8 +119,9 @@ serve: $(STAMP) $(NGINX)
 serve-direct: $(STAMP)
 	$(SERVE_ENV) exec $(BIN)/gunicorn -c python:ptdeploy.serving.gunicorn_conf ptdeploy.serving.wsgi:app
 
-bench-serve: $(STAMP)
-	$(BIN)/python scripts/bench_serve.py
+# BENCH_ARGS, e.g. "--rounds 2 --save data/bench/serve.json" (what notebook 01 plots)
+bench-serve: $(STAMP) $(NGINX) $(WRK)
+	$(BIN)/python scripts/bench_serve.py $(BENCH_ARGS)
 
 clean:
 	rm -rf outputs cpp/build .pytest_cache

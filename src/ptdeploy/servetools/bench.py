@@ -1,69 +1,104 @@
-"""Serving benchmark: four servers of the same model, driven over loopback at several concurrencies.
+"""Serving benchmark (`make bench-serve`): the same model behind several servers, driven by wrk.
 
-(a) the tutorial's app under `flask run`, (b) ptdeploy.serving under gunicorn without batching,
-(c) the same with dynamic batching, (d) LitServe with its batching. Next to them, in the same run,
-the raw in-process pipeline (decode + preprocess + forward) at its best batch size gives the ceiling:
-serving efficiency = served img/s / raw img/s. The load generator shares the CPU with the server,
-so on a 2-core machine it costs the server some of its throughput; that is part of what is measured.
+Each server is started on a free loopback port, driven with wrk (a compiled load generator: one
+thread, so it takes at most one core from the server) at each concurrency for a fixed time, posting
+data/cat.jpg as multipart `file`, then stopped. Right after each server, the raw in-process pipeline
+of the same runtime (decode + preprocess + forward, best batch size, same thread count) is measured:
+the ceiling a server of that runtime can reach on this machine. Rounds interleave servers and
+pipelines, so a load spike lands on several of them, not on one.
+
+Serving efficiency = a server's best req/s / its runtime's raw img/s (median over rounds). It must be
+at most 1 up to noise; a value above 1.05 means the baseline was measured wrong, and is flagged
+rather than printed as a ratio.
 """
 
+import datetime
 import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
 import torch
 from tqdm.auto import tqdm
 
-from ptdeploy.paths import CAT_JPG, output_dir
+from ptdeploy.paths import CAT_JPG, REPO_ROOT, output_dir
 from ptdeploy.servetools import TUTORIAL_APP, process
 
 CORES = len(os.sched_getaffinity(0))
+WRK = shutil.which("wrk") or "/usr/bin/wrk"
+
+# wrk's script: a multipart POST of the file named by BENCH_FILE, and a JSON summary when done.
+WRK_SCRIPT = r"""
+local f = assert(io.open(os.getenv("BENCH_FILE"), "rb"))
+local data = f:read("*all")
+f:close()
+local boundary = "----ptdeploy-bench-boundary"
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "multipart/form-data; boundary=" .. boundary
+wrk.body = "--" .. boundary .. "\r\n"
+  .. 'Content-Disposition: form-data; name="file"; filename="cat.jpg"\r\n'
+  .. "Content-Type: image/jpeg\r\n\r\n" .. data .. "\r\n--" .. boundary .. "--\r\n"
+
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH {"requests": %d, "duration_us": %d, "non_2xx": %d, "socket_errors": %d, '
+    .. '"timeouts": %d, "p50_us": %d, "p99_us": %d}\n',
+    summary.requests, summary.duration, e.status, e.connect + e.read + e.write, e.timeout,
+    latency:percentile(50), latency:percentile(99)))
+end
+"""
 
 
 def servers() -> dict[str, dict]:
-    """name -> keyword arguments for process.start."""
+    """name -> how to start it (keyword arguments for process.start) and which runtime it uses."""
     tutorial_dir = output_dir("bench_serve", "tutorial")
     shutil.copy(TUTORIAL_APP, tutorial_dir / "app.py")
-    quiet = {"PTDEPLOY_LOG_LEVEL": "warning"}
+    gunicorn = process.gunicorn_command()
+    base = {"PTDEPLOY_LOG_LEVEL": "warning", "MALLOC_ARENA_MAX": "2", "PTDEPLOY_THREADS": "8"}
+
+    def production(runtime: str, workers: int = 1, batching: bool = False) -> dict:
+        env = {
+            **base,
+            "PTDEPLOY_RUNTIME": runtime,
+            "PTDEPLOY_BATCHING": "true" if batching else "false",
+            "PTDEPLOY_WORKERS": str(workers),
+            "PTDEPLOY_TORCH_THREADS": str(max(1, CORES // workers)),
+        }
+        return {"command": gunicorn, "env": env, "workers": workers, "runtime": runtime}
+
     return {
-        "tutorial (flask run)": dict(
-            command=[sys.executable, "-m", "flask", "run"],
-            env={"FLASK_APP": "app.py", "FLASK_RUN_PORT": "{port}"},
-            cwd=tutorial_dir,
-            ready_path="/",
-            any_answer=True,
-        ),
-        "gunicorn, no batching": dict(
-            command=process.gunicorn_command(),
-            # one single-threaded torch per core: the usual way to use CPUs without batching
-            env={
-                **quiet,
-                "PTDEPLOY_BATCHING": "false",
-                "PTDEPLOY_WORKERS": str(CORES),
-                "PTDEPLOY_THREADS": "4",
-            },
-            workers=CORES,
-        ),
-        "gunicorn + batching": dict(
-            command=process.gunicorn_command(),
-            env={**quiet, "PTDEPLOY_BATCHING": "true", "PTDEPLOY_WORKERS": "1", "PTDEPLOY_THREADS": "16"},
-        ),
-        "LitServe + batching": dict(
-            command=[sys.executable, "-m", "ptdeploy.servetools.litserve_app"],
-            env=quiet,
-        ),
+        "tutorial (flask run)": {
+            "command": [sys.executable, "-m", "flask", "run"],
+            "env": {"FLASK_APP": "app.py", "FLASK_RUN_PORT": "{port}"},
+            "cwd": tutorial_dir,
+            "ready_path": "/",
+            "any_answer": True,
+            "runtime": "eager",
+        },
+        "production, eager": production("eager"),
+        "production, ONNX Runtime": production("onnxruntime"),
+        f"production, ONNX Runtime, {CORES} workers": production("onnxruntime", workers=CORES),
+        "production, ONNX Runtime + batching": production("onnxruntime", batching=True),
+        "production, ONNX Runtime, behind nginx": {
+            **production("onnxruntime"),
+            "command": [sys.executable, "-m", "ptdeploy.serving.proxy"],
+        },
+        "LitServe, ONNX Runtime": {
+            "command": [sys.executable, "-m", "ptdeploy.servetools.litserve_app"],
+            "env": {**base, "PTDEPLOY_RUNTIME": "onnxruntime"},
+            "runtime": "onnxruntime",
+        },
     }
 
 
-def wait_for_workers(url: str, count: int, timeout: float = 120) -> None:
-    """Until ``count`` different worker processes have said "ready" on /health (new connection each time)."""
+def wait_for_workers(url: str, count: int, timeout: float = 180) -> None:
+    """Until ``count`` different worker processes have said "ready" on /health."""
     ready, deadline = set(), time.monotonic() + timeout
     while len(ready) < count:
         answer = requests.get(url + "/health", timeout=10)
@@ -74,135 +109,177 @@ def wait_for_workers(url: str, count: int, timeout: float = 120) -> None:
         time.sleep(0.05)
 
 
-def drive(url: str, concurrency: int, count: int, max_seconds: float) -> dict:
-    """POST data/cat.jpg ``count`` times from ``concurrency`` threads (or until ``max_seconds``)."""
-    payload = CAT_JPG.read_bytes()
-    local = threading.local()
-    latencies, errors = [], 0
-    lock = threading.Lock()
-
-    def one(_):
-        nonlocal errors
-        if time.monotonic() > stop_at:
-            return
-        if not hasattr(local, "session"):  # a pool thread that did no warm-up request
-            local.session = requests.Session()
-        t0 = time.perf_counter()
+def warm_up(url: str, timeout: float = 180) -> None:
+    """One successful prediction (a worker may still be loading its model or exporting to ONNX)."""
+    deadline = time.monotonic() + timeout
+    while True:
         try:
-            ok = local.session.post(url, files={"file": ("cat.jpg", payload)}, timeout=60).ok
+            if requests.post(url, files={"file": ("cat.jpg", CAT_JPG.read_bytes())}, timeout=60).ok:
+                return
         except requests.RequestException:
-            ok = False
-        with lock:
-            latencies.append(time.perf_counter() - t0) if ok else None
-            errors += not ok
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{url} did not answer during warm-up")
+        time.sleep(0.2)
 
-    def warm_up(_):
-        # One successful request per connection. With several gunicorn workers, /health said
-        # ready for one of them; another may still be loading its model (503) for a few seconds.
-        local.session = requests.Session()
-        deadline = time.monotonic() + 120
-        while not local.session.post(url, files={"file": ("cat.jpg", payload)}, timeout=60).ok:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{url} did not answer during warm-up")
-            time.sleep(0.2)
 
-    with ThreadPoolExecutor(concurrency) as pool:
-        list(pool.map(warm_up, range(concurrency)))
-        stop_at = time.monotonic() + max_seconds
-        start = time.perf_counter()
-        list(pool.map(one, range(count)))
-        elapsed = time.perf_counter() - start
-    ordered = sorted(latencies)
+def wrk(url: str, concurrency: int, seconds: float) -> dict:
+    """Drive ``url`` with wrk for ``seconds`` at ``concurrency`` connections; its summary as a dict."""
+    script = output_dir("bench_serve") / "multipart.lua"
+    script.write_text(WRK_SCRIPT)
+    cmd = [WRK, "-t1", f"-c{concurrency}", f"-d{seconds:g}s", "--timeout", "30s", "-s", str(script), url]
+    env = dict(os.environ, BENCH_FILE=str(CAT_JPG))
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=seconds + 60, check=True)
+    line = next(line for line in out.stdout.splitlines() if line.startswith("BENCH "))
+    summary = json.loads(line.removeprefix("BENCH "))
+    ok = summary["requests"] - summary["non_2xx"]
     return {
         "concurrency": concurrency,
-        "requests": len(ordered),
-        "errors": errors,
-        "req_per_s": len(ordered) / elapsed,
-        "p50_ms": 1000 * statistics.median(ordered) if ordered else None,
-        "p99_ms": 1000 * ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] if ordered else None,
+        "requests": summary["requests"],
+        "errors": summary["non_2xx"] + summary["socket_errors"] + summary["timeouts"],
+        "req_per_s": ok / (summary["duration_us"] / 1e6),
+        "p50_ms": summary["p50_us"] / 1000,
+        "p99_ms": summary["p99_us"] / 1000,
     }
 
 
-def raw_pipeline(batch_sizes=(1, 4, 8, 16), seconds: float = 3.0) -> dict:
-    """In-process img/s of decode + preprocess + forward, per torch thread count and batch size.
-
-    Both 1 thread and one per core are tried: on a busy machine, torch's threads waiting on each
-    other can make the multi-threaded run far slower, and the ceiling should be the best one.
-    """
+def raw_pipeline(runtime: str, batch_sizes=(1, 4, 8), seconds: float = 3.0) -> dict:
+    """In-process img/s of decode + preprocess + forward on ``runtime`` with every core's thread."""
     from ptdeploy.classifier import load_classifier
     from ptdeploy.serving.app import DEFAULTS
     from ptdeploy.serving.images import decode_image
     from ptdeploy.serving.predictor import Predictor
+    from ptdeploy.serving.runtimes import load_runtime
 
-    predictor = Predictor(load_classifier())
-    classifier = predictor.classifier
-    payload = CAT_JPG.read_bytes()
-
-    def step(n):
-        tensors = [
-            classifier.to_tensor(decode_image(payload, DEFAULTS["MAX_IMAGE_PIXELS"], classifier.resize_side))
-            for _ in range(n)
-        ]
-        predictor.predict_batch(tensors)
-
-    result = {}
     before = torch.get_num_threads()
-    for threads in sorted({1, CORES}):
-        torch.set_num_threads(threads)
+    torch.set_num_threads(CORES)
+    try:
+        classifier = load_classifier()
+        predictor = Predictor(classifier, forward=load_runtime(runtime, classifier, CORES), runtime=runtime)
+        payload = CAT_JPG.read_bytes()
+
+        def step(n):
+            tensors = [
+                classifier.to_tensor(
+                    decode_image(payload, DEFAULTS["MAX_IMAGE_PIXELS"], classifier.resize_side)
+                )
+                for _ in range(n)
+            ]
+            predictor.predict_batch(tensors)
+
+        result = {}
         for n in batch_sizes:
             step(n)  # warm-up
             done, start = 0, time.perf_counter()
             while time.perf_counter() - start < seconds:
                 step(n)
                 done += n
-            result[f"{threads} thread(s), batch {n}"] = done / (time.perf_counter() - start)
-    torch.set_num_threads(before)
+            result[n] = done / (time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(before)
     return result
+
+
+def provenance() -> dict:
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True
+        ).stdout.strip()
+    except OSError:
+        commit = "unknown"
+    return {
+        "date": datetime.date.today().isoformat(),
+        "commit": commit or "unknown",
+        "cores": CORES,
+        "torch": torch.__version__.split("+")[0],
+        "load_generator": "wrk -t1 (one thread), loopback, same machine",
+        "file": CAT_JPG.name,
+    }
 
 
 def run(
     concurrencies=(1, 4, 16),
-    count: int = 200,
-    max_seconds: float = 30.0,
-    out: Path | None = None,
+    seconds: float = 8.0,
+    rounds: int = 1,
     progress: bool = True,
+    only: list[str] | None = None,
 ) -> dict:
-    results = {"cores": CORES, "count": count, "raw_img_per_s": {}, "servers": {}}
-    results["raw_img_per_s"] = raw_pipeline(seconds=min(3.0, max_seconds / 6))
-    plan = servers()
-    with tqdm(total=len(plan) * len(concurrencies), desc="serving benchmark", disable=not progress) as bar:
-        for name, kwargs in plan.items():
-            workers = kwargs.pop("workers", None)
-            server = process.start(**kwargs)
-            try:
-                if workers:
-                    wait_for_workers(server.url, workers)
-                runs = []
-                for c in concurrencies:
-                    runs.append(drive(server.url + "/predict", c, count, max_seconds))
-                    bar.update()
-            finally:
-                server.stop()
-            results["servers"][name] = runs
-    raw_best = max(results["raw_img_per_s"].values())
-    results["raw_best_img_per_s"] = raw_best
-    for runs in results["servers"].values():
-        for r in runs:
-            r["efficiency"] = r["req_per_s"] / raw_best
-    if out:
-        out.write_text(json.dumps(results, indent=1))
+    """Every server (or those named in `only`) at every concurrency, each followed by its runtime's
+    raw pipeline; `rounds` times."""
+    plan = {name: spec for name, spec in servers().items() if only is None or name in only}
+    results = {
+        "provenance": provenance(),
+        "seconds": seconds,
+        "servers": {name: {"runtime": spec["runtime"], "runs": []} for name, spec in plan.items()},
+        "raw": {},
+    }
+    raw_samples: dict[str, list[float]] = {}
+    steps = rounds * len(plan) * (len(concurrencies) + 1)
+    with tqdm(total=steps, desc="serving benchmark", disable=not progress) as bar:
+        for _ in range(rounds):
+            for name, spec in plan.items():
+                kwargs = {k: v for k, v in spec.items() if k not in ("runtime", "workers")}
+                server = process.start(timeout=300, **kwargs)
+                try:
+                    if spec.get("workers", 1) > 1:
+                        wait_for_workers(server.url, spec["workers"])
+                    warm_up(server.url + "/predict")
+                    for c in concurrencies:
+                        results["servers"][name]["runs"].append(wrk(server.url + "/predict", c, seconds))
+                        bar.update()
+                finally:
+                    server.stop()
+                best = max(raw_pipeline(spec["runtime"]).values())
+                raw_samples.setdefault(spec["runtime"], []).append(best)
+                bar.update()
+    for runtime, samples in raw_samples.items():
+        results["raw"][runtime] = {"img_per_s": statistics.median(samples), "samples": samples}
+    summarize(results)
     return results
 
 
+def summarize(results: dict) -> None:
+    """Per server: median req/s, p50 and p99 per concurrency; efficiency at its best concurrency."""
+    for entry in results["servers"].values():
+        by_c: dict[int, list[dict]] = {}
+        for r in entry["runs"]:
+            by_c.setdefault(r["concurrency"], []).append(r)
+        entry["summary"] = {
+            c: {
+                "req_per_s": statistics.median(r["req_per_s"] for r in rs),
+                "p50_ms": statistics.median(r["p50_ms"] for r in rs),
+                "p99_ms": statistics.median(r["p99_ms"] for r in rs),
+                "errors": sum(r["errors"] for r in rs),
+            }
+            for c, rs in sorted(by_c.items())
+        }
+        best = max(s["req_per_s"] for s in entry["summary"].values())
+        raw = results["raw"][entry["runtime"]]["img_per_s"]
+        entry["best_req_per_s"] = best
+        entry["efficiency"] = best / raw if best <= 1.05 * raw else None
+        entry["baseline_suspect"] = best > 1.05 * raw
+
+
 def table(results: dict) -> str:
-    lines = [f"{'server':24} {'conc':>4} {'req/s':>7} {'p50 ms':>8} {'p99 ms':>8} {'eff.':>5} {'errors':>6}"]
-    for name, runs in results["servers"].items():
-        for r in runs:
+    head = f"{'server':42} {'conc':>4} {'req/s':>7} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}"
+    lines = [head]
+    for name, entry in results["servers"].items():
+        for c, s in entry["summary"].items():
             lines.append(
-                f"{name:24} {r['concurrency']:>4} {r['req_per_s']:>7.1f} {r['p50_ms'] or 0:>8.0f} "
-                f"{r['p99_ms'] or 0:>8.0f} {r['efficiency']:>5.2f} {r['errors']:>6}"
+                f"{name:42} {c:>4} {s['req_per_s']:>7.1f} {s['p50_ms']:>8.1f} {s['p99_ms']:>8.1f} "
+                f"{s['errors']:>6}"
             )
-    raw = results["raw_img_per_s"]
-    best = max(raw, key=raw.get)
-    lines.append(f"raw in-process pipeline: best {raw[best]:.1f} img/s ({best}; efficiency = req/s / this)")
+        eff = entry["efficiency"]
+        note = (
+            "baseline suspect (server beat its raw pipeline)" if entry["baseline_suspect"] else f"{eff:.2f}"
+        )
+        lines.append(f"{'':42} efficiency at best concurrency: {note}")
+    for runtime, raw in results["raw"].items():
+        lines.append(f"raw in-process pipeline, {runtime}: {raw['img_per_s']:.1f} img/s (median of rounds)")
     return "\n".join(lines)
+
+
+def save(results: dict, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=1) + "\n")
+    return path
