@@ -23,7 +23,7 @@ from PIL import Image
 from plotly.io.base_renderers import PlotlyRenderer
 
 RENDERER = "plotly_json_with_png"
-WIDTH_IN, MAX_HEIGHT_IN, DPI = 6.0, 4.5, 64  # a 384-pixel-wide preview; the JSON has the detail
+WIDTH_IN, MAX_HEIGHT_IN, DPI = 6.0, 4.5, 56  # a 336-pixel-wide preview; the JSON has the detail
 LABEL_CHARS = 40  # CUDA kernel names run to hundreds of characters
 
 
@@ -59,10 +59,14 @@ def static_png(fig_dict: dict) -> bytes:
         figure = Figure(figsize=size, dpi=DPI, layout="constrained")
         _draw_xy(figure.add_subplot(), fig.data, layout)
     figure.suptitle(_short(layout.title.text or "", 80), fontsize=9)
+    return small_png(figure)
+
+
+def small_png(figure, dpi: int | None = None) -> bytes:
+    """A matplotlib figure as a 16-colour PNG: plenty for flat charts, and several times smaller."""
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
-    # A 64-colour palette is plenty for flat charts and makes the PNG several times smaller.
-    image = Image.open(io.BytesIO(buffer.getvalue())).convert("RGB").quantize(colors=64, dither=0)
+    figure.savefig(buffer, format="png", dpi=dpi or figure.dpi, metadata={"Software": None})
+    image = Image.open(io.BytesIO(buffer.getvalue())).convert("RGB").quantize(colors=16, dither=0)
     out = io.BytesIO()
     image.save(out, format="png", optimize=True)
     return out.getvalue()
