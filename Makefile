@@ -13,7 +13,7 @@ CHROMIUM := /usr/bin/chromium
 
 .PHONY: help setup run test test-unit test-notebooks refresh check-outputs lab assets clean lint format
 .PHONY: serve bench-serve chromium
-.PHONY: cpp
+.PHONY: cpp gpu-record
 
 help:
 	@echo "make run       execute every notebook headless (into outputs/executed/) and print a summary"
@@ -24,6 +24,7 @@ help:
 	@echo "make lab       start JupyterLab on the notebooks"
 	@echo "make assets    regenerate data/cat.jpg and data/imagenet_class_index.json"
 	@echo "make cpp       configure and build the C++ programs of notebook 03 into cpp/build/ (incremental)"
+	@echo "make gpu-record  on a CUDA machine: record what notebooks 03, 06, 07 show from a GPU into data/gpu/"
 	@echo "make serve     the classifier service (notebook 01) under gunicorn on 127.0.0.1:5000 (SERVE_HOST/PORT/WORKERS/THREADS)"
 	@echo "make bench-serve  the serving benchmark of notebook 01 (several minutes; not part of make test)"
 
@@ -74,6 +75,10 @@ assets: $(STAMP)
 # Notebook 03's C++ programs (cpp/), built with CMake against the venv's torch wheel.
 cpp: $(STAMP)
 	$(BIN)/python -m ptdeploy.cpp_build
+
+# On a machine with a CUDA GPU: the recordings notebooks 03, 06 and 07 read (data/gpu/, a few minutes).
+gpu-record: $(STAMP)
+	$(BIN)/python scripts/gpu_record.py
 
 # Notebook 01's browser test drives Debian's Chromium (playwright's own browser download is not used).
 # Installed only when missing; needs root (apt-get).
