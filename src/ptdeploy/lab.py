@@ -2,8 +2,8 @@
 
     python -m ptdeploy.lab [--host 127.0.0.1] [--port 8888] [--no-browser]
 
-LAB_HOST, LAB_PORT and LAB_TOKEN (environment) override the defaults; without LAB_TOKEN Jupyter makes a
-random token. Either way Jupyter prints the URL with its token once it is up.
+LAB_HOST and LAB_PORT (environment) override the defaults. Jupyter makes a random token and prints the URL
+with it once it is up; LAB_TOKEN sets a token of your own instead (then printed as `token=...`).
 """
 
 import argparse
