@@ -3,7 +3,8 @@
 One Lab server and one page load: every notebook is opened from the file browser, checked (no error
 dialog, no JavaScript error, its stored figures drawn), then closed; notebook 02 gets a new cell run
 through the UI. Nothing is saved; the notebooks must be byte-for-byte unchanged afterwards, and the
-server must leave no process or port behind.
+server must leave no process or port behind. Like `make lab`, it merges lab/overrides.json into the
+venv's Lab settings; everything else it writes stays in a temporary folder.
 """
 
 import hashlib
@@ -130,6 +131,7 @@ def test_lab_opens_every_notebook_and_runs_a_cell(tmp_path):
         # a throwaway Jupyter user: config, settings, workspaces, runtime files all under tmp_path
         "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
         "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+        "IPYTHONDIR": str(tmp_path / "ipython"),  # the kernels' history database
     }
     command = [sys.executable, "-m", "ptdeploy.lab", "--port", "{port}", "--no-browser"]
     started = time.monotonic()
@@ -170,7 +172,7 @@ def test_lab_opens_every_notebook_and_runs_a_cell(tmp_path):
                         break
                     page.keyboard.press("Alt+w")  # close the tab
                     discard = page.locator(".jp-Dialog button", has_text="Discard")
-                    if discard.count():  # it was marked modified (a problem already noted): do not save
+                    if discard.count():  # marked modified (noted above, or a known case): do not save
                         discard.click()
                     expect(page.locator(".jp-NotebookPanel:visible")).to_have_count(0, timeout=30_000)
 
