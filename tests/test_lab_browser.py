@@ -92,7 +92,9 @@ def check_notebook(page, path: Path) -> list[str]:
     notebook = json.loads(path.read_text())
     expect(panel.locator(".jp-Cell")).to_have_count(len(notebook["cells"]), timeout=120_000)
     want, fallbacks = expected_figures(path)
-    expect(panel.locator(".js-plotly-plot")).to_have_count(want["plotly"], timeout=60_000)
+    # drawn, not just created: plotly.js puts each figure's SVG in a .plot-container
+    drawn = panel.locator(".js-plotly-plot:has(.plot-container .main-svg)")
+    expect(drawn).to_have_count(want["plotly"], timeout=60_000)
     images = panel.locator(".jp-OutputArea-output.jp-RenderedImage img")
     expect(images).to_have_count(want["images"], timeout=30_000)
     problems = []
