@@ -20,40 +20,30 @@ from playwright.sync_api import expect, sync_playwright
 from test_serving_browser import ARGS, CHROMIUM
 
 from ptdeploy.paths import NOTEBOOKS_DIR, REPO_ROOT
-from ptdeploy.serving import process
+from ptdeploy.servetools import process
 
 TOKEN = "ptdeploy-lab-browser-test"
 PLOTLY = "application/vnd.plotly.v1+json"
 # Lab draws these instead of a PNG/JPEG in the same bundle (plotly first, then HTML, ...).
 RICHER = (PLOTLY, "text/html", "text/markdown", "text/latex", "image/svg+xml")
-# True when Chromium decodes every image (data: URLs)
-DECODE = """async urls => {
-    try {
-        for (const url of urls) { const image = new Image(); image.src = url; await image.decode(); }
-        return true;
-    } catch { return false; }
-}"""
 # Known, to be fixed in the notebook: Lab marks it modified as soon as its kernel starts, because its
 # kernelspec says "Python 3" where the kernel is "Python 3 (ipykernel)" (closing it then asks to save).
 MODIFIED_ON_OPEN = {"06_profiler.ipynb"}
 RAN_CELL = "import sys, ptdeploy; print(sys.executable, ptdeploy.__file__, 6 * 7)"
 
 
-def expected_figures(path: Path) -> tuple[dict[str, int], list[str]]:
-    """What the stored outputs should show (counts of images and plotly figures), and the static images
-    stored beside plotly figures (as data: URLs), which Lab does not draw but other viewers do."""
-    counts = {"images": 0, "plotly": 0}
-    fallbacks = []
+def expected_figures(path: Path) -> dict[str, int]:
+    """What the stored outputs should show: plain images; plotly figures stored with a static PNG, which
+    Lab's plotly renderer shows until the mouse enters them; plotly figures without one, drawn at once."""
+    counts = {"images": 0, "plotly_static": 0, "plotly_drawn": 0}
     for cell in json.loads(path.read_text())["cells"]:
         for output in cell.get("outputs", []):
             data = output.get("data", {})
-            still = {m: data[m] for m in ("image/png", "image/jpeg") if m in data}
             if PLOTLY in data:
-                counts["plotly"] += 1
-                fallbacks += [f"data:{m};base64,{''.join(v.split())}" for m, v in still.items()]
-            elif still and not any(m in data for m in RICHER):
+                counts["plotly_static" if "image/png" in data else "plotly_drawn"] += 1
+            elif any(m in data for m in ("image/png", "image/jpeg")) and not any(m in data for m in RICHER):
                 counts["images"] += 1
-    return counts, fallbacks
+    return counts
 
 
 def snapshot(folder: Path) -> dict[str, str]:
@@ -91,19 +81,21 @@ def check_notebook(page, path: Path) -> list[str]:
     expect(tab).to_contain_text(path.name)
     notebook = json.loads(path.read_text())
     expect(panel.locator(".jp-Cell")).to_have_count(len(notebook["cells"]), timeout=120_000)
-    want, fallbacks = expected_figures(path)
+    want = expected_figures(path)
+    plotly = panel.locator(".jp-RenderedPlotly")
+    expect(plotly).to_have_count(want["plotly_static"] + want["plotly_drawn"], timeout=60_000)
     # drawn, not just created: plotly.js puts each figure's SVG in a .plot-container
     drawn = panel.locator(".js-plotly-plot:has(.plot-container .main-svg)")
-    expect(drawn).to_have_count(want["plotly"], timeout=60_000)
+    expect(drawn).to_have_count(want["plotly_drawn"], timeout=60_000)
+    still = panel.locator(".jp-RenderedPlotly img.plot-img[src^='data:image/png']")
+    expect(still).to_have_count(want["plotly_static"], timeout=30_000)
     images = panel.locator(".jp-OutputArea-output.jp-RenderedImage img")
     expect(images).to_have_count(want["images"], timeout=30_000)
     problems = []
-    for image in images.all():
+    for image in images.all() + still.all():
         image.scroll_into_view_if_needed()
         if not image.evaluate("i => i.complete && i.naturalWidth > 0"):
             problems.append(f"{path.name}: an image output does not display")
-    if fallbacks and not page.evaluate(DECODE, fallbacks):
-        problems.append(f"{path.name}: a static image stored with a plotly figure does not decode")
     # the kernel is up once the status says idle; it may have rewritten the notebook's metadata by then
     expect(panel.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")).to_have_count(
         1, timeout=60_000
@@ -116,6 +108,13 @@ def check_notebook(page, path: Path) -> list[str]:
         problems.append(f"{path.name}: marked modified just by opening it (its kernelspec: {kernelspec})")
     if not modified and path.name in MODIFIED_ON_OPEN:
         problems.append(f"{path.name}: no longer modified by opening it: take it out of MODIFIED_ON_OPEN")
+    if want["plotly_static"]:
+        # the mouse entering a static figure makes it interactive, drawn from the stored plotly JSON
+        # (the renderer then also stores a fresh PNG: the notebook counts as modified from here on)
+        first = panel.locator(".jp-RenderedPlotly:has(img.plot-img)").first
+        first.scroll_into_view_if_needed()
+        first.locator("img.plot-img").dispatch_event("mouseenter")  # what the renderer listens for
+        expect(first.locator(".plot-container .main-svg").first).to_be_visible(timeout=60_000)
     return problems
 
 
