@@ -14,7 +14,7 @@ import requests
 
 from ptdeploy import lab
 from ptdeploy.paths import REPO_ROOT
-from ptdeploy.serving import process
+from ptdeploy.servetools import process
 
 
 def test_allow_root_only_for_root():
