@@ -25,7 +25,7 @@ help:
 	@echo "make lint      ruff: lint and format check (code, tests, scripts, notebooks)"
 	@echo "make format    ruff: format and apply safe fixes"
 	@echo "make refresh   re-execute notebooks in place to refresh their stored outputs (NB=path to pick one)"
-	@echo "make lab       start JupyterLab on the notebooks"
+	@echo "make lab       JupyterLab on the notebooks at http://127.0.0.1:8888 (LAB_HOST, LAB_PORT, LAB_TOKEN)"
 	@echo "make assets    regenerate data/cat.jpg and data/imagenet_class_index.json"
 	@echo "make cpp       configure and build the C++ programs of notebook 03 into cpp/build/ (incremental)"
 	@echo "make gpu-record  on a CUDA machine: record what notebooks 03, 06, 07 show from a GPU into data/gpu/"
@@ -71,8 +71,12 @@ refresh: $(STAMP)
 check-outputs: $(STAMP)
 	$(BIN)/python -m ptdeploy.notebooks check
 
+# JupyterLab on notebooks/ (src/ptdeploy/lab.py): --allow-root only when run as root, the project's Lab
+# settings (lab/overrides.json) merged into the venv, src/ on the kernels' PYTHONPATH. LAB_TOKEN: a fixed token.
+LAB_HOST ?= 127.0.0.1
+LAB_PORT ?= 8888
 lab: $(STAMP)
-	$(BIN)/jupyter lab --ip 127.0.0.1 --notebook-dir notebooks
+	$(BIN)/python -m ptdeploy.lab --host $(LAB_HOST) --port $(LAB_PORT)
 
 assets: $(STAMP)
 	$(BIN)/python -m ptdeploy.assets
