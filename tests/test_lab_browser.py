@@ -26,9 +26,6 @@ TOKEN = "ptdeploy-lab-browser-test"
 PLOTLY = "application/vnd.plotly.v1+json"
 # Lab draws these instead of a PNG/JPEG in the same bundle (plotly first, then HTML, ...).
 RICHER = (PLOTLY, "text/html", "text/markdown", "text/latex", "image/svg+xml")
-# Known, to be fixed in the notebook: Lab marks it modified as soon as its kernel starts, because its
-# kernelspec says "Python 3" where the kernel is "Python 3 (ipykernel)" (closing it then asks to save).
-MODIFIED_ON_OPEN = {"06_profiler.ipynb"}
 RAN_CELL = "import sys, ptdeploy; print(sys.executable, ptdeploy.__file__, 6 * 7)"
 
 
@@ -104,10 +101,8 @@ def check_notebook(page, path: Path) -> list[str]:
         problems.append(f"{path.name}: dialog {page.locator('.jp-Dialog').first.inner_text()!r}")
     kernelspec = notebook["metadata"].get("kernelspec")
     modified = "jp-mod-dirty" in (tab.get_attribute("class") or "")
-    if modified and path.name not in MODIFIED_ON_OPEN:
+    if modified:  # e.g. a kernelspec whose display name is not the kernel's ("Python 3 (ipykernel)")
         problems.append(f"{path.name}: marked modified just by opening it (its kernelspec: {kernelspec})")
-    if not modified and path.name in MODIFIED_ON_OPEN:
-        problems.append(f"{path.name}: no longer modified by opening it: take it out of MODIFIED_ON_OPEN")
     if want["plotly_static"]:
         # the mouse entering a static figure makes it interactive, drawn from the stored plotly JSON
         # (the renderer then also stores a fresh PNG: the notebook counts as modified from here on)
