@@ -1,4 +1,4 @@
-"""The same classifier behind LitServe with its dynamic batching: the benchmark's outside anchor.
+"""The same classifier behind LitServe with its dynamic batching: the benchmark's outside comparison.
 
 Run: PTDEPLOY_PORT=8000 python -m ptdeploy.servetools.litserve_app  (binds 127.0.0.1).
 """
