@@ -208,7 +208,7 @@ def run(
     raw pipeline; `rounds` times."""
     plan = {name: spec for name, spec in servers().items() if only is None or name in only}
     results = {
-        "provenance": provenance(),
+        "provenance": {**provenance(), "load_before": round(os.getloadavg()[0], 1)},
         "seconds": seconds,
         "servers": {name: {"runtime": spec["runtime"], "runs": []} for name, spec in plan.items()},
         "raw": {},
@@ -232,6 +232,7 @@ def run(
                 best = max(raw_pipeline(spec["runtime"]).values())
                 raw_samples.setdefault(spec["runtime"], []).append(best)
                 bar.update()
+    results["provenance"]["load_after"] = round(os.getloadavg()[0], 1)
     for runtime, samples in raw_samples.items():
         results["raw"][runtime] = {"img_per_s": statistics.median(samples), "samples": samples}
     summarize(results)
