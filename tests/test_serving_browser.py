@@ -1,5 +1,6 @@
 """The upload page in a real headless Chromium (Debian's /usr/bin/chromium, driven by playwright)."""
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,8 @@ ARGS = [
 def test_upload_page_classifies_the_cat():
     from playwright.sync_api import expect, sync_playwright
 
-    with process.running(process.gunicorn_command(), env={"PTDEPLOY_LOG_LEVEL": "warning"}) as server:
+    proxy = [sys.executable, "-m", "ptdeploy.serving.proxy"]  # `make serve`: nginx + gunicorn
+    with process.running(proxy, env={"PTDEPLOY_LOG_LEVEL": "warning"}, timeout=300) as server:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
             try:

@@ -1,6 +1,11 @@
-"""The classifier service as a client sees it: a real gunicorn server, driven over HTTP."""
+"""The classifier service as a client sees it: `make serve`'s nginx + gunicorn, driven over HTTP.
+
+Every request goes through nginx, as in production, so each check also covers the proxy: its
+buffering, its limits and its JSON error pages. (Bare gunicorn, `make serve-direct`, is covered by the
+SIGTERM test below and by the other test files.)"""
 
 import statistics
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +20,7 @@ from ptdeploy.paths import CAT_JPG
 from ptdeploy.servetools import process, samples
 
 CAT = CAT_JPG.read_bytes()
+PROXY = [sys.executable, "-m", "ptdeploy.serving.proxy"]
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +32,7 @@ def server():
         "PTDEPLOY_THREADS": "8",
         "MALLOC_ARENA_MAX": "2",
     }
-    with process.running(process.gunicorn_command(), env=env) as server:
+    with process.running(PROXY, env=env, timeout=300) as server:
         yield server
 
 
@@ -120,8 +126,9 @@ def test_fuzz_every_answer_is_json_2xx_or_4xx(server, data):
 
 
 def worker_rss(server) -> int:
-    workers = psutil.Process(server.process.pid).children()
-    return sum(w.memory_info().rss for w in workers)
+    """The gunicorn worker's RSS (the fixture runs one worker; /health names its pid)."""
+    pid = requests.get(server.url + "/health", timeout=10).json()["pid"]
+    return psutil.Process(pid).memory_info().rss
 
 
 def test_load_2000_requests_at_concurrency_16(server):
