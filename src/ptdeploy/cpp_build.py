@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ptdeploy.paths import REPO_ROOT
+from ptdeploy.resources import small_machine
 
 CPP_DIR = REPO_ROOT / "cpp"
 BUILD_DIR = CPP_DIR / "build"
@@ -70,8 +71,14 @@ def _cmake(args: Sequence[str], echo: bool) -> str:
     return "".join(lines)
 
 
-def build(jobs: int = 2, echo: bool = False) -> Build:
-    """Configure (if needed) and build every program in cpp/; return where they are."""
+def build(jobs: int | None = None, echo: bool = False) -> Build:
+    """Configure (if needed) and build every program in cpp/; return where they are.
+
+    ``jobs`` (parallel compilers) defaults to 2, or 1 on a small machine (1 CPU or little memory, see
+    ptdeploy.resources): the torch headers make each compiler heavy.
+    """
+    if jobs is None:
+        jobs = 1 if small_machine() else 2
     BUILD_DIR.mkdir(parents=True, exist_ok=True)
     with open(BUILD_DIR / ".build.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
