@@ -108,6 +108,7 @@ def _apply(data, edits):
     return data
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=mutations())
 def test_fuzz_every_answer_is_json_2xx_or_4xx(server, data):
@@ -122,6 +123,7 @@ def worker_rss(server) -> int:
     return sum(w.memory_info().rss for w in workers)
 
 
+@pytest.mark.slow
 def test_load_2000_requests_at_concurrency_16(server):
     local = threading.local()
 

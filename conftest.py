@@ -1,0 +1,26 @@
+"""Kinds of test, given from where a test lives so that test files carry no boilerplate.
+
+- ``integration``: needs a real server over HTTP, or the C++ build (the files named below);
+- ``slow``: minutes rather than seconds: the notebooks' nbval cells, the browser, and single tests marked
+  ``@pytest.mark.slow`` in their file (load, fuzz, script runs, HTA analyses, int8 calibration);
+- ``unit``: everything else; ``make test-fast`` runs these (``pytest -m unit tests``).
+
+The markers are registered in pyproject.toml and ``--strict-markers`` rejects any other.
+"""
+
+import pytest
+
+INTEGRATION_FILES = {"test_serving_http.py", "test_serving_browser.py", "test_cpp.py"}
+SLOW_FILES = {"test_serving_browser.py"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.path.suffix == ".ipynb":
+            item.add_marker(pytest.mark.slow)
+        if item.path.name in INTEGRATION_FILES:
+            item.add_marker(pytest.mark.integration)
+        if item.path.name in SLOW_FILES:
+            item.add_marker(pytest.mark.slow)
+        if item.get_closest_marker("integration") is None and item.get_closest_marker("slow") is None:
+            item.add_marker(pytest.mark.unit)
