@@ -10,10 +10,14 @@ JOBS   ?= 2
 NB     ?=
 # Debian's Chromium, for notebook 01's browser test (rule below)
 CHROMIUM := /usr/bin/chromium
+# Debian's nginx, in front of gunicorn in `make serve` (rule below)
+NGINX    := /usr/sbin/nginx
+# Debian's wrk, the load generator of `make bench-serve` (rule below)
+WRK      := /usr/bin/wrk
 
 .PHONY: help setup run test test-fast test-unit test-notebooks refresh check-outputs lab assets clean lint format
-.PHONY: serve bench-serve chromium
-.PHONY: cpp
+.PHONY: serve serve-direct bench-serve chromium nginx
+.PHONY: cpp gpu-record
 
 help:
 	@echo "make run       execute every notebook headless (into outputs/executed/) and print a summary"
@@ -25,7 +29,9 @@ help:
 	@echo "make lab       start JupyterLab on the notebooks"
 	@echo "make assets    regenerate data/cat.jpg and data/imagenet_class_index.json"
 	@echo "make cpp       configure and build the C++ programs of notebook 03 into cpp/build/ (incremental)"
-	@echo "make serve     the classifier service (notebook 01) under gunicorn on 127.0.0.1:5000 (SERVE_HOST/PORT/WORKERS/THREADS)"
+	@echo "make gpu-record  on a CUDA machine: record what notebooks 03, 06, 07 show from a GPU into data/gpu/"
+	@echo "make serve     the classifier service (notebook 01): nginx on 127.0.0.1:5000 in front of gunicorn (SERVE_HOST/PORT/WORKERS/THREADS)"
+	@echo "make serve-direct  gunicorn alone on SERVE_HOST:SERVE_PORT, no proxy (debugging, benchmarks of the app alone)"
 	@echo "make bench-serve  the serving benchmark of notebook 01 (several minutes; not part of make test)"
 
 $(STAMP): requirements.txt pyproject.toml
@@ -41,7 +47,7 @@ run: $(STAMP)
 
 # Unit tests and notebooks in one pytest run, spread over $(JOBS) workers; loadscope keeps each
 # notebook's cells together on one worker, in order.
-test: lint $(CHROMIUM)
+test: lint $(CHROMIUM) $(NGINX)
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadscope
 
 # ruff reads pyproject.toml ([tool.ruff]); notebooks are linted and formatted too.
@@ -80,6 +86,10 @@ assets: $(STAMP)
 cpp: $(STAMP)
 	$(BIN)/python -m ptdeploy.cpp_build
 
+# On a machine with a CUDA GPU: the recordings notebooks 03, 06 and 07 read (data/gpu/, a few minutes).
+gpu-record: $(STAMP)
+	$(BIN)/python scripts/gpu_record.py
+
 # Notebook 01's browser test drives Debian's Chromium (playwright's own browser download is not used).
 # Installed only when missing; needs root (apt-get).
 $(CHROMIUM):
@@ -87,19 +97,36 @@ $(CHROMIUM):
 
 chromium: $(CHROMIUM)
 
-# Notebook 01: the classifier service under gunicorn (src/ptdeploy/serving/gunicorn_conf.py).
+$(NGINX):
+	apt-get update && apt-get install -y nginx
+
+nginx: $(NGINX)
+
+$(WRK):
+	apt-get update && apt-get install -y wrk
+
+# Notebook 01: the classifier service. nginx (src/ptdeploy/serving/nginx.conf) buffers each request and
+# cuts off slow clients, then hands it to gunicorn (src/ptdeploy/serving/gunicorn_conf.py) on a Unix
+# socket; one supervisor process runs both (python -m ptdeploy.serving.proxy).
 SERVE_HOST    ?= 127.0.0.1
 SERVE_PORT    ?= 5000
 SERVE_WORKERS ?= 1
 SERVE_THREADS ?= 8
 # MALLOC_ARENA_MAX=2: glibc otherwise keeps up to 8 malloc arenas per core for the worker's threads,
 # which holds on to memory (measured: ~1070 MB vs ~900 MB per worker after 2000 requests).
-serve: $(STAMP)
-	MALLOC_ARENA_MAX=2 PTDEPLOY_HOST=$(SERVE_HOST) PTDEPLOY_PORT=$(SERVE_PORT) PTDEPLOY_WORKERS=$(SERVE_WORKERS) \
-	PTDEPLOY_THREADS=$(SERVE_THREADS) exec $(BIN)/gunicorn -c python:ptdeploy.serving.gunicorn_conf ptdeploy.serving.wsgi:app
+SERVE_ENV = MALLOC_ARENA_MAX=2 PTDEPLOY_HOST=$(SERVE_HOST) PTDEPLOY_PORT=$(SERVE_PORT) \
+	PTDEPLOY_WORKERS=$(SERVE_WORKERS) PTDEPLOY_THREADS=$(SERVE_THREADS)
 
-bench-serve: $(STAMP)
-	$(BIN)/python scripts/bench_serve.py
+serve: $(STAMP) $(NGINX)
+	$(SERVE_ENV) exec $(BIN)/python -m ptdeploy.serving.proxy
+
+# gunicorn alone, listening on SERVE_HOST:SERVE_PORT itself: slow clients can tie up its threads.
+serve-direct: $(STAMP)
+	$(SERVE_ENV) exec $(BIN)/gunicorn -c python:ptdeploy.serving.gunicorn_conf ptdeploy.serving.wsgi:app
+
+# BENCH_ARGS, e.g. "--rounds 2 --save data/bench/serve.json" (what notebook 01 plots)
+bench-serve: $(STAMP) $(NGINX) $(WRK)
+	$(BIN)/python scripts/bench_serve.py $(BENCH_ARGS)
 
 clean:
 	rm -rf outputs cpp/build .pytest_cache

@@ -1,8 +1,10 @@
-// What classify and aoti_classify share: reading the inputs written by Python, and printing the
-// top-5 classes (and, on request, per-run latencies) in one format the notebook and tests parse.
+// What classify and aoti_classify share: their command line, reading the inputs written by Python,
+// and printing the top-5 classes (and, on request, per-run latencies) in one format the notebook and
+// tests parse.
 #pragma once
 
 #include <ATen/Parallel.h>
+#include <torch/cuda.h>
 #include <torch/script.h>
 
 #include <chrono>
@@ -11,11 +13,56 @@
 #include <iomanip>
 #include <iostream>
 #include <iterator>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 namespace imagenet {
+
+// <model> <input-tensor.pt> <labels.txt> [timed-runs] [--device cpu|cuda]
+struct Args {
+  std::string model, input, labels;
+  int runs = 0;  // 0: classify once, no timing
+  torch::Device device = torch::kCPU;
+};
+
+// The parsed command line, or nothing (after printing why) when it is wrong.
+inline std::optional<Args> parse_args(int argc, const char* argv[], const std::string& program,
+                                      const std::string& model_kind) {
+  std::vector<std::string> positional;
+  Args args;
+  bool known_device = true;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--device" && i + 1 < argc) {
+      const std::string name = argv[++i];
+      known_device = name == "cpu" || name == "cuda";
+      if (name == "cuda") args.device = torch::Device(torch::kCUDA);
+    } else {
+      positional.push_back(arg);
+    }
+  }
+  if (!known_device || (positional.size() != 3 && positional.size() != 4)) {
+    std::cerr << "usage: " << program << " <" << model_kind
+              << "> <input-tensor.pt> <labels.txt> [timed-runs] [--device cpu|cuda]\n";
+    return std::nullopt;
+  }
+  args.model = positional[0];
+  args.input = positional[1];
+  args.labels = positional[2];
+  if (positional.size() == 4) args.runs = std::atoi(positional[3].c_str());
+  if (args.device.is_cuda() && !torch::cuda::is_available()) {
+    std::cerr << "--device cuda: CUDA is not available (no GPU, or libtorch was linked without CUDA)\n";
+    return std::nullopt;
+  }
+  return args;
+}
+
+// Wait for the GPU's queued work, so a timing covers the computation and not just its launch.
+inline void synchronize(const torch::Device& device) {
+  if (device.is_cuda()) torch::cuda::synchronize();
+}
 
 // The first line of an exception's message (c10::Error appends a C++ backtrace to the rest).
 inline std::string first_line(const std::exception& e) {
@@ -42,7 +89,7 @@ inline std::vector<std::string> load_labels(const std::string& path) {
 
 // "rank class-index wnid name probability", best first, like Classifier.topk in Python.
 inline void print_top5(const torch::Tensor& logits, const std::vector<std::string>& labels) {
-  auto [probs, ids] = logits.softmax(/*dim=*/1).topk(5, /*dim=*/1);
+  auto [probs, ids] = logits.to(torch::kCPU).softmax(/*dim=*/1).topk(5, /*dim=*/1);
   for (int64_t i = 0; i < 5; ++i) {
     const int64_t id = ids[0][i].item<int64_t>();
     const std::string label = id < static_cast<int64_t>(labels.size()) ? labels[id] : "?";

@@ -15,9 +15,8 @@ and CPU activity only, to test the script itself; HTA cannot analyse those trace
 """
 
 import argparse
-import os
-import socket
 import sys
+import tempfile
 from pathlib import Path
 
 import torch
@@ -31,12 +30,6 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 WAIT, WARMUP, ACTIVE = 1, 1, 3
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def make_model(width: int) -> nn.Module:
     layers = []
     for _ in range(6):
@@ -44,10 +37,12 @@ def make_model(width: int) -> nn.Module:
     return nn.Sequential(*layers, nn.Linear(width, 10))
 
 
-def worker(rank: int, world: int, port: int, args: argparse.Namespace) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+def worker(rank: int, world: int, rendezvous: str, args: argparse.Namespace) -> None:
     use_cuda = not args.allow_cpu
-    dist.init_process_group("nccl" if use_cuda else "gloo", rank=rank, world_size=world)
+    # The ranks meet through a file, not a TCP port: nothing to pick, nothing that can be taken.
+    dist.init_process_group(
+        "nccl" if use_cuda else "gloo", init_method=f"file://{rendezvous}", rank=rank, world_size=world
+    )
     device = torch.device("cuda", rank) if use_cuda else torch.device("cpu")
     if use_cuda:
         torch.cuda.set_device(device)
@@ -106,7 +101,8 @@ def main() -> None:
                 f"record_gpu_trace.py: --gpus {world} but only {torch.cuda.device_count()} GPU(s) are visible"
             )
     args.out.mkdir(parents=True, exist_ok=True)
-    mp.spawn(worker, args=(world, free_port(), args), nprocs=world, join=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        mp.spawn(worker, args=(world, f"{tmp}/rendezvous", args), nprocs=world, join=True)
     files = sorted(args.out.glob("*.pt.trace.json.gz"))
     print(f"wrote {len(files)} trace(s) to {args.out}:")
     for f in files:

@@ -94,6 +94,34 @@ def test_no_argument_prints_usage(programs, name):
     assert result.stdout == ""
 
 
+@pytest.mark.parametrize("name", ["classify", "aoti_classify"])
+def test_unknown_device_prints_usage(programs, inputs, name):
+    folder = inputs[0]
+    args = (folder / "model.pt", folder / "input.pt", folder / "labels.txt")
+    result = cpp_build.run(programs[name], *args, "--device", "tpu")
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"usage: {name} ") and "[--device cpu|cuda]" in result.stderr
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the answer of a machine without a GPU")
+def test_cuda_device_without_a_gpu_says_so(programs, inputs):
+    folder = inputs[0]
+    args = (folder / "model.pt", folder / "input.pt", folder / "labels.txt")
+    result = cpp_build.run(programs["classify"], *args, "--device", "cuda")
+    assert result.returncode == 2
+    assert "CUDA is not available" in result.stderr
+    assert result.stdout == ""
+
+
+def test_cpu_device_is_the_default(programs, inputs):
+    folder = inputs[0]
+    args = (folder / "model.pt", folder / "input.pt", folder / "labels.txt")
+    default = cpp_build.run(programs["classify"], *args)
+    cpu = cpp_build.run(programs["classify"], *args, "--device", "cpu")
+    assert cpu.returncode == 0, cpu.stderr
+    assert cpu.stdout == default.stdout
+
+
 def corrupt_file(tmp_path):
     path = tmp_path / "corrupt.pt"
     path.write_bytes(b"PK\x03\x04 this is not a model" * 10)

@@ -70,15 +70,22 @@ def test_max_abs_diff():
     assert ox.max_abs_diff(np.array([1.0, 2.0]), np.array([1.5, 1.0])) == 1.0
 
 
-def test_median_ms_calls_warmup_plus_runs():
+def test_median_ms_calls_fn_runs_times():
     calls = []
-    ms = ox.median_ms(lambda: calls.append(1), runs=7, warmup=2)
-    assert len(calls) == 9 and ms >= 0
+    ms = ox.median_ms(lambda: calls.append(1), runs=7)
+    assert len(calls) == 7 and ms >= 0
+
+
+def test_interleaved_ms_alternates_the_functions_round_by_round():
+    calls = []
+    per_round = ox.interleaved_ms({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, 3, 2, 1)
+    assert calls == ["a", "b"] + ["a", "a", "b", "b"] * 3  # warm-up, then A, B, A, B, ...
+    assert list(per_round) == ["a", "b"] and all(len(ms) == 3 for ms in per_round.values())
 
 
 def test_benchmark_covers_eager_and_every_ort_level(model, example, legacy_file):
     threads_before = torch.get_num_threads()
-    rows = ox.benchmark("sr", model, legacy_file, example.numpy(), threads=1, runs=2)
+    rows = ox.benchmark("sr", model, legacy_file, example.numpy(), threads=1, rounds=3, runs=2)
     assert [r.runtime for r in rows] == ["torch eager"] + [f"ORT {level}" for level in ox.ORT_LEVELS]
-    assert all(r.model == "sr" and r.median_ms > 0 for r in rows)
+    assert all(r.model == "sr" and len(r.rounds_ms) == 3 and r.median_ms > 0 for r in rows)
     assert torch.get_num_threads() == threads_before  # restored after timing

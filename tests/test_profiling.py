@@ -1,6 +1,7 @@
 """The profiler tutorial's module: what the profiler measures for each version, the trace for notebook 07."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -9,6 +10,8 @@ import torch.autograd.profiler as profiler
 from ptdeploy import profiling
 
 SIDE = 128  # a 16 MiB float64 mask: every effect is visible, each profile takes well under a second
+# Invented numbers in the format of data/gpu/profiler_cuda.json: tests the loader without a GPU recording.
+FIXTURE = Path(__file__).parent / "fixtures" / "profiler_cuda.fixture.json"
 
 
 def profile_version(name: str):
@@ -81,12 +84,6 @@ def test_nonzero_finds_the_same_indices_as_numpy():
     assert torch.equal(idx_numpy, torch.stack(idx_torch, dim=1))
 
 
-def test_memory_table_lists_the_label_with_its_memory(profiles):
-    table = profiling.memory_table(profiles["float32"])
-    line = next(line for line in table.splitlines() if "MASK INDICES" in line)
-    assert f"{-(SIDE**3) * 4 / 2**20:.2f} MiB" in line
-
-
 def test_write_cpu_trace_writes_one_valid_trace(tmp_path):
     folder = tmp_path / "new" / "traces"
     path = profiling.write_cpu_trace(folder)
@@ -107,3 +104,54 @@ def test_write_cpu_trace_overwrites_its_own_file(tmp_path):
     second = profiling.write_cpu_trace(tmp_path, side=32)
     assert first == second
     assert len(list(tmp_path.iterdir())) == 1
+
+
+def test_the_fixture_has_the_format_of_a_gpu_recording():
+    data = profiling.load_gpu_recording(FIXTURE)
+    assert profiling.gpu_run(data, profiling.MASK_SIDE)["versions"]["original"]["big_copies"] == 2
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (lambda d: d["provenance"].pop("gpu"), "provenance lacks 'gpu'"),
+        (lambda d: d["runs"][0]["versions"].pop("nonzero"), "mask_side 256: versions are not"),
+        (
+            lambda d: d["runs"][1]["versions"]["float32"].pop("memcpy_ms"),
+            "500, float32: memcpy_ms: expected float",
+        ),
+        (
+            lambda d: d["runs"][0]["versions"]["original"].update(memcpy_count=3.0),
+            "memcpy_count: expected int",
+        ),
+        (lambda d: d["runs"][0]["versions"]["original"].update(big_copies=True), "big_copies: expected int"),
+        (lambda d: d["runs"].pop(1), "no run with mask_side 500"),
+        (lambda d: d["runs"][0].pop("rounds"), "runs[0] lacks an integer mask_side or rounds"),
+        (lambda d: d.pop("notebook"), "notebook: no record of whether it ran"),
+    ],
+)
+def test_a_recording_that_breaks_the_format_is_refused(change, problem, tmp_path):
+    data = json.loads(FIXTURE.read_text())
+    change(data)
+    path = tmp_path / "recording.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError) as error:
+        profiling.load_gpu_recording(path)
+    assert problem in str(error.value)
+
+
+def test_gpu_run_raises_for_a_side_not_recorded():
+    with pytest.raises(KeyError):
+        profiling.gpu_run(profiling.load_gpu_recording(FIXTURE), 7)
+
+
+@pytest.mark.skipif(
+    not profiling.GPU_RECORDING.exists(),
+    reason="no data/gpu/profiler_cuda.json here yet: make gpu-record writes it on a CUDA machine",
+)
+def test_notebook_06_can_read_the_gpu_recording():
+    # tests/test_gpu_data.py checks what the recording shows; this checks the reader notebook 06 uses.
+    data = profiling.load_gpu_recording()
+    assert [run["mask_side"] for run in data["runs"]] == [profiling.MASK_SIDE, profiling.TUTORIAL_MASK_SIDE]
+    for run in data["runs"]:
+        assert [run["versions"][v.name]["big_copies"] for v in profiling.VERSIONS] == [2, 2, 0]

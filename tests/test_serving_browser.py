@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from ptdeploy.paths import CAT_JPG
-from ptdeploy.serving import process
+from ptdeploy.servetools import process
 
 CHROMIUM = Path("/usr/bin/chromium")  # `make test` installs it (Makefile rule); never `playwright install`
 ARGS = [

@@ -1,6 +1,8 @@
 """The classifier service as a client sees it: a real gunicorn server, driven over HTTP."""
 
+import statistics
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import psutil
@@ -10,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ptdeploy.paths import CAT_JPG
-from ptdeploy.serving import process, samples
+from ptdeploy.servetools import process, samples
 
 CAT = CAT_JPG.read_bytes()
 
@@ -146,6 +148,58 @@ def test_load_2000_requests_at_concurrency_16(server):
     # add 50 MB over the last 500.
     assert rss[3] - rss[2] < 50 * 2**20, [r >> 20 for r in rss]
     assert requests.get(server.url + "/health", timeout=10).json()["status"] == "ready"
+
+
+def post(server, data, session=requests):
+    return session.post(server.url + "/predict", files={"file": ("photo", data)}, timeout=60)
+
+
+def test_a_large_jpeg_costs_about_what_a_small_one_does(server):
+    large = samples.large_photo("JPEG")
+    small_answer, large_answer = post(server, CAT).json(), post(server, large).json()
+    assert large_answer["class_name"] == small_answer["class_name"] == "Egyptian_cat"
+    # Interleaved rounds (small, large, small, ...) so that both see the same machine load.
+    times = {"small": [], "large": []}
+    with requests.Session() as session:
+        for _ in range(9):
+            for name, data in [("small", CAT), ("large", large)]:
+                t0 = time.perf_counter()
+                assert post(server, data, session).ok
+                times[name].append(time.perf_counter() - t0)
+    small, large = statistics.median(times["small"]), statistics.median(times["large"])
+    assert large <= 2 * small, f"median small {small * 1000:.0f} ms, large JPEG {large * 1000:.0f} ms"
+
+
+def test_large_photos_at_concurrency_16_keep_memory_bounded(server):
+    jpeg, png = samples.large_photo("JPEG"), samples.large_photo("PNG")
+    uploads = [png if i % 8 == 0 else jpeg for i in range(64)]  # 56 JPEGs, 8 PNGs (no draft decoding)
+    # Settle first: batches of every size up to 8 (concurrency 16) and one decode of each kind grow
+    # torch's and the allocator's pools once (~+200 MiB on a fresh worker, whatever the image size).
+    with ThreadPoolExecutor(16) as pool:
+        assert all(r.ok for r in pool.map(lambda d: post(server, d), [CAT] * 32 + [jpeg, png]))
+    baseline = worker_rss(server)
+    peak, done = baseline, threading.Event()
+
+    def watch():
+        nonlocal peak
+        while not done.wait(0.02):
+            peak = max(peak, worker_rss(server))
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        with ThreadPoolExecutor(16) as pool:
+            responses = list(pool.map(lambda d: post(server, d), uploads))
+    finally:
+        done.set()
+        watcher.join()
+    statuses = [r.status_code for r in responses]
+    assert set(statuses) <= {200, 503}, statuses  # 503 only as the intended "busy, retry"
+    assert all("Retry-After" in r.headers for r in responses if r.status_code == 503)
+    assert {r.json()["class_name"] for r in responses if r.ok} == {"Egyptian_cat"}
+    assert statuses.count(200) >= 32, statuses
+    growth = (peak - baseline) / 2**20
+    assert growth <= 300, f"worker RSS {baseline / 2**20:.0f} MiB -> peak {peak / 2**20:.0f} MiB"
 
 
 def test_sigterm_shuts_down_cleanly():

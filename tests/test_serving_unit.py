@@ -1,5 +1,6 @@
 """In-process tests of ptdeploy.serving: the batcher, image decoding, the app's JSON errors."""
 
+import io
 import threading
 import time
 
@@ -7,10 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
+from ptdeploy.servetools.samples import bad_uploads, large_photo, unusual_images
 from ptdeploy.serving import create_app
+from ptdeploy.serving.admission import Busy, DecodeBudget
 from ptdeploy.serving.batching import Batcher
 from ptdeploy.serving.images import BadImage, decode_image
-from ptdeploy.serving.samples import bad_uploads, unusual_images
 
 
 def test_batcher_groups_concurrent_items_and_keeps_order():
@@ -78,6 +80,64 @@ def test_bomb_is_refused_from_its_header_without_decoding(monkeypatch):
     with pytest.raises(BadImage) as info:
         decode_image(files["file"][1], max_pixels=40_000_000)
     assert info.value.status == status == 413
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_large_photos_decode_at_about_the_size_the_model_needs(fmt):
+    image = decode_image(large_photo(fmt), max_pixels=40_000_000, min_side=255)
+    assert image.mode == "RGB" and image.width > image.height
+    if fmt == "JPEG":  # decoded at 1/8 scale straight from the compressed data
+        assert image.size == (750, 499)
+    else:  # decoded in full, then reduced by a whole factor
+        assert 255 <= image.height < 2 * 255
+
+
+def test_small_images_decode_unchanged_with_min_side():
+    for data in [*unusual_images().values(), large_photo("JPEG", width=500)]:
+        full = decode_image(data, max_pixels=40_000_000)
+        reduced = decode_image(data, max_pixels=40_000_000, min_side=255)
+        assert full.size == reduced.size and full.tobytes() == reduced.tobytes()
+
+
+def test_decode_budget_bounds_bytes_and_turns_away_when_the_queue_is_full():
+    budget = DecodeBudget(budget_bytes=100, slots=4, max_waiting=1, max_wait_s=5)
+    with budget.reserve(60):
+        started = threading.Event()
+        entered = threading.Event()
+
+        def waiter():
+            started.set()
+            with budget.reserve(60):  # does not fit next to the first: waits
+                entered.set()
+
+        thread = threading.Thread(target=waiter)
+        thread.start()
+        started.wait(5)
+        time.sleep(0.1)
+        assert not entered.is_set()
+        with pytest.raises(Busy):  # the one queue place is taken: answered at once
+            with budget.reserve(60):
+                pass
+    thread.join(5)
+    assert entered.is_set() and budget.turned_away == 1
+    with budget.reserve(10**9):  # larger than the budget: runs, alone
+        pass
+
+
+def test_decode_budget_gives_up_after_max_wait():
+    budget = DecodeBudget(budget_bytes=100, slots=1, max_waiting=8, max_wait_s=0.05)
+    with budget.reserve(1):
+        with pytest.raises(Busy):
+            with budget.reserve(1):  # no free slot
+                pass
+
+
+def test_busy_is_503_with_retry_after():
+    app = create_app({"LOAD_IN_BACKGROUND": False, "BATCHING": False, "DECODE_SLOTS": 1, "DECODE_QUEUE": 0})
+    with app.extensions["ptdeploy"].decodes.reserve(1):
+        response = app.test_client().post("/predict", data={"file": (io.BytesIO(large_photo("PNG")), "x")})
+    assert response.status_code == 503 and response.headers["Retry-After"] == "1"
+    assert response.is_json and response.json["error"] == 503
 
 
 @pytest.fixture(scope="module")

@@ -36,15 +36,28 @@ class Classifier:
         n = sum(p.numel() for p in self.model.parameters())
         return f"{self.name}: {n / 1e6:.1f} M parameters, weights from {self.source}"
 
+    @property
+    def resize_side(self) -> int:
+        """The length the transform resizes the shorter side to (255): detail beyond it is thrown away."""
+        resize = next(t for t in self.transform.transforms if isinstance(t, transforms.Resize))
+        return resize.size if isinstance(resize.size, int) else min(resize.size)
+
+    def to_tensor(self, image: Image.Image) -> torch.Tensor:
+        """PIL image -> one 3x224x224 tensor, no batch axis (stack several to make a batch)."""
+        return self.transform(image.convert("RGB"))
+
     def preprocess(self, image: Image.Image) -> torch.Tensor:
-        """PIL image -> batch of one, ready for the model."""
-        return self.transform(image.convert("RGB")).unsqueeze(0)
+        """PIL image -> a batch of one, 1x3x224x224, ready for the model (the tutorial's transform_image)."""
+        return self.to_tensor(image).unsqueeze(0)
 
     @torch.no_grad()
     def topk(self, batch: torch.Tensor, k: int = 5) -> list[list[tuple[str, str, float]]]:
         """Per image: the k most likely (wnid, name, probability), best first."""
-        probs = self.model(batch).softmax(dim=1)
-        values, indices = probs.topk(k, dim=1)
+        return self.rank(self.model(batch), k)
+
+    def rank(self, logits: torch.Tensor, k: int = 5) -> list[list[tuple[str, str, float]]]:
+        """The same from logits computed elsewhere (another runtime): (wnid, name, probability)."""
+        values, indices = logits.softmax(dim=1).topk(k, dim=1)
         return [
             [(*self.labels[i], p) for i, p in zip(idx.tolist(), val.tolist())]
             for idx, val in zip(indices, values)

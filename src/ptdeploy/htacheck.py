@@ -104,7 +104,7 @@ def comparison_table(analyzer, truth: dict, rank: int = 0) -> pd.DataFrame:
             _row(
                 "comm/comp overlap (%)",
                 r,
-                f"{100 * cfg['overlap']:.0f} (target)",
+                f"{100 * cfg['overlap']:.0f} (asked for)",
                 t["overlap_pct"],
                 overlap.loc[r, "comp_comm_overlap_pctg"],
                 0.05,

@@ -124,10 +124,8 @@ def max_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
 
 
-def median_ms(fn: Callable[[], object], runs: int = 50, warmup: int = 5) -> float:
-    """Median wall time of ``fn()`` in milliseconds, after a few untimed warm-up calls."""
-    for _ in range(warmup):
-        fn()
+def median_ms(fn: Callable[[], object], runs: int = 5) -> float:
+    """Median wall time of ``fn()`` in milliseconds over ``runs`` calls."""
     times = []
     for _ in range(runs):
         start = time.perf_counter()
@@ -136,26 +134,55 @@ def median_ms(fn: Callable[[], object], runs: int = 50, warmup: int = 5) -> floa
     return 1000 * statistics.median(times)
 
 
+def interleaved_ms(
+    fns: dict[str, Callable[[], object]], rounds: int = 5, runs: int = 5, warmup: int = 3
+) -> dict[str, list[float]]:
+    """Per-round median latency (ms) of each function, the rounds interleaved: A, B, A, B, ...
+
+    On a shared machine load comes and goes; interleaving exposes every function to the same load,
+    so a comparison that holds in every round is not an accident of when each one ran.
+    """
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    per_round = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            per_round[name].append(median_ms(fn, runs))
+    return per_round
+
+
 @dataclass
 class Timing:
     model: str
     runtime: str  # "torch eager" or "ORT <level>"
-    median_ms: float
+    rounds_ms: list[float]  # the median latency of each round
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.rounds_ms)
 
 
 def benchmark(
-    name: str, model: torch.nn.Module, onnx_path: Path, example: np.ndarray, threads: int, runs: int = 50
+    name: str,
+    model: torch.nn.Module,
+    onnx_path: Path,
+    example: np.ndarray,
+    threads: int,
+    rounds: int = 5,
+    runs: int = 5,
 ) -> list[Timing]:
-    """Batch latency of PyTorch eager and of ONNX Runtime at each graph optimisation level, with the
-    same number of intra-op threads for both."""
+    """Batch latency of PyTorch eager and of ONNX Runtime at each graph optimisation level, in
+    interleaved rounds, with the same number of intra-op threads for both."""
+    eager = torch_runner(model)
+    fns = {"torch eager": lambda: eager(example)}
+    for level in ORT_LEVELS:
+        run = ort_runner(session(onnx_path, threads=threads, level=level))
+        fns[f"ORT {level}"] = lambda run=run: run(example)
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        eager = torch_runner(model)
-        rows = [Timing(name, "torch eager", median_ms(lambda: eager(example), runs))]
+        per_round = interleaved_ms(fns, rounds, runs)
     finally:
         torch.set_num_threads(previous)
-    for level in ORT_LEVELS:
-        run = ort_runner(session(onnx_path, threads=threads, level=level))
-        rows.append(Timing(name, f"ORT {level}", median_ms(lambda run=run: run(example), runs)))
-    return rows
+    return [Timing(name, runtime, ms) for runtime, ms in per_round.items()]

@@ -8,9 +8,12 @@ with NumPy costs a device-to-host copy of the whole mask, and fixes it twice:
 * ``nonzero``:  ``torch.nonzero`` on the mask's own device (no copies at all).
 
 Notebook 06 walks through them; :func:`write_cpu_trace` keeps a Chrome/Perfetto trace of the fixed version
-for notebook 07 (Holistic Trace Analysis).
+for notebook 07 (Holistic Trace Analysis). :func:`load_gpu_recording` reads what the three versions measured
+on a real GPU (``data/gpu/profiler_cuda.json``, written by ``make gpu-record``), so the notebook can show it
+on a machine without one.
 """
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,11 +22,14 @@ import torch
 from torch import nn
 from torch.autograd import profiler  # the tutorial's import; its record_function is torch.profiler's
 
+from ptdeploy.paths import DATA_DIR
+
 LABELS = ("LINEAR PASS", "MASK INDICES")
 IN_FEATURES, OUT_FEATURES, BATCH = 500, 10, 128  # the tutorial's sizes
 # The tutorial's mask is 500 x 500 x 500 (1 GB in float64). 256**3 is 128 MiB in float64: big enough that the
 # mask dominates the profile, small enough for a 2-core laptop, CI or Binder (2 GB) in well under a second.
 MASK_SIDE = 256
+TUTORIAL_MASK_SIDE = 500
 # The tutorial does not seed, so its threshold (a mean of the random layer's outputs) is random and can fall
 # outside the mask's [0, 1) range (then no index, or every index, is selected). With this seed it is 0.742.
 SEED = 20
@@ -120,27 +126,6 @@ def big_copies(prof, min_bytes: int = 1 << 20) -> list:
     return [e for e in function_events(prof) if e.name == "aten::_to_copy" and copy_bytes(e) >= min_bytes]
 
 
-def memory_table(prof, rows: int = 6) -> str:
-    """The profile's memory columns only (they repeat from run to run; the times do not).
-
-    One line per operator or label, largest ``Self CPU Mem`` first (by size: freeing shows as negative).
-    """
-
-    def mib(n):
-        return f"{n / 2**20:.2f} MiB"
-
-    events = sorted(
-        prof.key_averages(),
-        key=lambda e: (-abs(e.self_cpu_memory_usage), -abs(e.cpu_memory_usage), e.key),
-    )
-    lines = [f"{'Name':>22}  {'Self CPU Mem':>14}  {'CPU Mem':>14}  {'# of Calls':>10}"]
-    for e in events[:rows]:
-        lines.append(
-            f"{e.key:>22}  {mib(e.self_cpu_memory_usage):>14}  {mib(e.cpu_memory_usage):>14}  {e.count:>10}"
-        )
-    return "\n".join(lines)
-
-
 def write_cpu_trace(folder: Path, *, side: int = MASK_SIDE) -> Path:
     """Profile the fixed module (``nonzero``) on the CPU and write one Chrome/Perfetto trace into `folder`.
 
@@ -166,3 +151,77 @@ def write_cpu_trace(folder: Path, *, side: int = MASK_SIDE) -> Path:
             model(input, mask)
             prof.step()
     return path
+
+
+# A GPU recording: {"provenance": {PROVENANCE_KEYS...}, "runs": [{"mask_side": int, "rounds": int,
+# "versions": {version name: {RECORDED_NUMBERS...}}}, ...], "notebook": {"ran": bool, ...}}. One run per mask
+# side (the notebook's and the tutorial's); each number is a median over `rounds` interleaved rounds.
+GPU_RECORDING = DATA_DIR / "gpu" / "profiler_cuda.json"
+RECORDED_NUMBERS = {
+    "self_cpu_total_ms": float,  # key_averages().self_cpu_time_total, in ms
+    "mask_indices_self_cpu_ms": float,  # the MASK INDICES row: self CPU time
+    "mask_indices_cpu_total_ms": float,  # the same row: CPU total
+    "memcpy_count": int,  # cudaMemcpyAsync calls
+    "memcpy_ms": float,  # and their CPU time
+    "mask_indices_self_cpu_memory_mib": float,  # the MASK INDICES row: self CPU memory (negative: freed)
+    "big_copies": int,  # len(big_copies(prof))
+}
+PROVENANCE_KEYS = ("gpu", "torch", "cuda", "python", "date", "commit", "command")
+
+
+def load_gpu_recording(path: Path = GPU_RECORDING) -> dict:
+    """The GPU recording of the three versions, checked against its format (ValueError if it differs)."""
+    data = json.loads(Path(path).read_text())
+    problems = gpu_recording_problems(data)
+    if problems:
+        raise ValueError(f"{path}: " + "; ".join(problems))
+    return data
+
+
+def gpu_recording_problems(data) -> list[str]:
+    """What is missing or mistyped in a GPU recording (empty if it has the expected format)."""
+
+    def is_a(value, kind) -> bool:
+        if kind is float:  # a whole number (0, say) counts as a float too
+            return isinstance(value, int | float) and not isinstance(value, bool)
+        return isinstance(value, kind) and not isinstance(value, bool)
+
+    if not isinstance(data, dict):
+        return ["not a JSON object"]
+    problems = []
+    provenance = data.get("provenance")
+    if not isinstance(provenance, dict):
+        problems.append("no provenance object")
+    else:
+        problems += [f"provenance lacks {k!r}" for k in PROVENANCE_KEYS if not is_a(provenance.get(k), str)]
+    runs = data.get("runs")
+    if not isinstance(runs, list) or not runs:
+        return problems + ["no runs"]
+    for i, run in enumerate(runs):
+        if not (isinstance(run, dict) and is_a(run.get("mask_side"), int) and is_a(run.get("rounds"), int)):
+            problems.append(f"runs[{i}] lacks an integer mask_side or rounds")
+            continue
+        where = f"mask_side {run['mask_side']}"
+        if run["rounds"] < 1:
+            problems.append(f"{where}: rounds < 1")
+        versions = run.get("versions")
+        if not isinstance(versions, dict) or set(versions) != set(VERSION):
+            problems.append(f"{where}: versions are not {sorted(VERSION)}")
+            continue
+        for name, numbers in versions.items():
+            for key, kind in RECORDED_NUMBERS.items():
+                if not (isinstance(numbers, dict) and is_a(numbers.get(key), kind)):
+                    problems.append(f"{where}, {name}: {key}: expected {kind.__name__}")
+    sides = {run.get("mask_side") for run in runs if isinstance(run, dict)}
+    problems += [f"no run with mask_side {n}" for n in (MASK_SIDE, TUTORIAL_MASK_SIDE) if n not in sides]
+    if not isinstance(data.get("notebook"), dict) or not isinstance(data["notebook"].get("ran"), bool):
+        problems.append("notebook: no record of whether it ran")
+    return problems
+
+
+def gpu_run(data: dict, mask_side: int) -> dict:
+    """The run of a GPU recording with this mask side."""
+    for run in data["runs"]:
+        if run["mask_side"] == mask_side:
+            return run
+    raise KeyError(f"no run with mask_side {mask_side}")

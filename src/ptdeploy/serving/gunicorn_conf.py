@@ -1,6 +1,7 @@
 """gunicorn settings for the classifier service (``gunicorn -c python:ptdeploy.serving.gunicorn_conf``).
 
-Environment variables: PTDEPLOY_HOST (127.0.0.1), PTDEPLOY_PORT (5000), PTDEPLOY_WORKERS (1),
+Environment variables: PTDEPLOY_HOST (127.0.0.1), PTDEPLOY_PORT (5000), or PTDEPLOY_BIND (e.g.
+unix:/path/to.sock, as ptdeploy.serving.proxy runs it behind nginx), PTDEPLOY_WORKERS (1),
 PTDEPLOY_THREADS (8 request threads per worker), PTDEPLOY_TORCH_THREADS (cores // workers),
 PTDEPLOY_LOG_LEVEL (info). Keep torch out of this module: the master process must not load it.
 """
@@ -9,7 +10,9 @@ import os
 
 _cores = len(os.sched_getaffinity(0))
 
-bind = f"{os.environ.get('PTDEPLOY_HOST', '127.0.0.1')}:{os.environ.get('PTDEPLOY_PORT', '5000')}"
+bind = os.environ.get("PTDEPLOY_BIND") or (
+    f"{os.environ.get('PTDEPLOY_HOST', '127.0.0.1')}:{os.environ.get('PTDEPLOY_PORT', '5000')}"
+)
 workers = int(os.environ.get("PTDEPLOY_WORKERS", "1"))
 # Request threads wait on I/O and on the batcher; the CPU work happens in torch's own threads.
 worker_class = "gthread"

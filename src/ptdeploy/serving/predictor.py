@@ -1,25 +1,35 @@
-"""The model side of the service: preprocessing, a batched forward pass, top-k with confidence."""
+"""The model side of the service: a batched forward pass, top-k with a confidence flag.
+
+Preprocessing is the classifier's own (``Classifier.to_tensor``), so the service and the notebooks
+prepare images the same way. The forward pass runs on the runtime chosen in the settings
+(``ptdeploy.serving.runtimes``); by default the classifier's own PyTorch module.
+"""
 
 import torch
-from PIL import Image
 
 from ptdeploy.classifier import Classifier
+from ptdeploy.serving.runtimes import Forward
 
 
 class Predictor:
-    def __init__(self, classifier: Classifier, top_k: int = 5, threshold: float = 0.2):
+    def __init__(
+        self,
+        classifier: Classifier,
+        top_k: int = 5,
+        threshold: float = 0.2,
+        forward: Forward | None = None,
+        runtime: str = "eager",
+    ):
         self.classifier = classifier
+        self.forward = forward or classifier.model
+        self.runtime = runtime
         self.top_k = top_k
         self.threshold = threshold
-
-    def preprocess(self, image: Image.Image) -> torch.Tensor:
-        """RGB image -> 3x224x224 tensor (the tutorial's transform_image, without the batch axis)."""
-        return self.classifier.transform(image)
 
     @torch.inference_mode()
     def predict_batch(self, tensors: list[torch.Tensor]) -> list[dict]:
         """One forward pass over a list of preprocessed images; one answer per image, in order."""
-        ranked = self.classifier.topk(torch.stack(tensors), self.top_k)
+        ranked = self.classifier.rank(self.forward(torch.stack(tensors)), self.top_k)
         return [self._answer(top) for top in ranked]
 
     def _answer(self, top: list[tuple[str, str, float]]) -> dict:

@@ -1,4 +1,5 @@
-"""Uploads that exercise the service: unusual-but-valid images and bad input, all made from data/cat.jpg."""
+"""Uploads that exercise the service: unusual-but-valid images, bad input and large photos, all made
+from data/cat.jpg (nothing large is stored: the large photos are made when asked for)."""
 
 import io
 import struct
@@ -44,6 +45,19 @@ def unusual_images() -> dict[str, bytes]:
         "EXIF-rotated JPEG": _save(rgb.transpose(Image.Transpose.ROTATE_90), "JPEG", quality=95, exif=exif),
         "WebP": _save(rgb, "WEBP", quality=90),
     }
+
+
+@cache
+def large_photo(fmt: str = "JPEG", width: int = 6000) -> bytes:
+    """The cat enlarged to ``width`` pixels wide (6000 x 3991 = 24 MP: a phone camera's photo), as
+    JPEG (quality 90) or PNG. The PNG is enlarged by repeating pixels, which keeps the file under the
+    upload limit (a smoothly enlarged 24 MP PNG is ~14 MB); decoding it still costs all 24 MP.
+    """
+    small = cat()
+    size = (width, round(small.height * width / small.width))
+    if fmt == "PNG":
+        return _save(small.resize(size, Image.Resampling.NEAREST), "PNG", compress_level=1)
+    return _save(small.resize(size, Image.Resampling.BILINEAR), "JPEG", quality=90)
 
 
 def png_bomb(width: int = 50_000, height: int = 50_000) -> bytes:

@@ -105,7 +105,7 @@ def start(
             answer = requests.get(server.url + ready_path, timeout=2)
             if answer.ok or any_answer:
                 return server
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or too busy to answer within 2 s
             pass
         if time.monotonic() > deadline:
             server.stop()

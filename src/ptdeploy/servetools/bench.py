@@ -1,0 +1,285 @@
+"""Serving benchmark (`make bench-serve`): the same model behind several servers, driven by wrk.
+
+Each server is started on a free loopback port, driven with wrk (a compiled load generator: one
+thread, so it takes at most one core from the server) at each concurrency for a fixed time, posting
+data/cat.jpg as multipart `file`, then stopped. Right after each server, the raw in-process pipeline
+of the same runtime (decode + preprocess + forward, best batch size, same thread count) is measured:
+the ceiling a server of that runtime can reach on this machine. Rounds interleave servers and
+pipelines, so a load spike lands on several of them, not on one.
+
+Serving efficiency = a server's best req/s / its runtime's raw img/s (median over rounds). It must be
+at most 1 up to noise; a value above 1.05 means the baseline was measured wrong, and is flagged
+rather than printed as a ratio.
+"""
+
+import datetime
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+import torch
+from tqdm.auto import tqdm
+
+from ptdeploy.paths import CAT_JPG, REPO_ROOT, output_dir
+from ptdeploy.servetools import TUTORIAL_APP, process
+
+CORES = len(os.sched_getaffinity(0))
+WRK = shutil.which("wrk") or "/usr/bin/wrk"
+
+# wrk's script: a multipart POST of the file named by BENCH_FILE, and a JSON summary when done.
+WRK_SCRIPT = r"""
+local f = assert(io.open(os.getenv("BENCH_FILE"), "rb"))
+local data = f:read("*all")
+f:close()
+local boundary = "----ptdeploy-bench-boundary"
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "multipart/form-data; boundary=" .. boundary
+wrk.body = "--" .. boundary .. "\r\n"
+  .. 'Content-Disposition: form-data; name="file"; filename="cat.jpg"\r\n'
+  .. "Content-Type: image/jpeg\r\n\r\n" .. data .. "\r\n--" .. boundary .. "--\r\n"
+
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH {"requests": %d, "duration_us": %d, "non_2xx": %d, "socket_errors": %d, '
+    .. '"timeouts": %d, "p50_us": %d, "p99_us": %d}\n',
+    summary.requests, summary.duration, e.status, e.connect + e.read + e.write, e.timeout,
+    latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+
+def servers() -> dict[str, dict]:
+    """name -> how to start it (keyword arguments for process.start) and which runtime it uses."""
+    tutorial_dir = output_dir("bench_serve", "tutorial")
+    shutil.copy(TUTORIAL_APP, tutorial_dir / "app.py")
+    gunicorn = process.gunicorn_command()
+    base = {"PTDEPLOY_LOG_LEVEL": "warning", "MALLOC_ARENA_MAX": "2", "PTDEPLOY_THREADS": "8"}
+
+    def production(runtime: str, workers: int = 1, batching: bool = False) -> dict:
+        env = {
+            **base,
+            "PTDEPLOY_RUNTIME": runtime,
+            "PTDEPLOY_BATCHING": "true" if batching else "false",
+            "PTDEPLOY_WORKERS": str(workers),
+            "PTDEPLOY_TORCH_THREADS": str(max(1, CORES // workers)),
+        }
+        return {"command": gunicorn, "env": env, "workers": workers, "runtime": runtime}
+
+    return {
+        "tutorial (flask run)": {
+            "command": [sys.executable, "-m", "flask", "run"],
+            "env": {"FLASK_APP": "app.py", "FLASK_RUN_PORT": "{port}"},
+            "cwd": tutorial_dir,
+            "ready_path": "/",
+            "any_answer": True,
+            "runtime": "eager",
+        },
+        "production, eager": production("eager"),
+        "production, ONNX Runtime": production("onnxruntime"),
+        f"production, ONNX Runtime, {CORES} workers": production("onnxruntime", workers=CORES),
+        "production, ONNX Runtime + batching": production("onnxruntime", batching=True),
+        "production, ONNX Runtime, behind nginx": {
+            **production("onnxruntime"),
+            "command": [sys.executable, "-m", "ptdeploy.serving.proxy"],
+        },
+        "LitServe, ONNX Runtime": {
+            "command": [sys.executable, "-m", "ptdeploy.servetools.litserve_app"],
+            "env": {**base, "PTDEPLOY_RUNTIME": "onnxruntime"},
+            "runtime": "onnxruntime",
+        },
+    }
+
+
+def wait_for_workers(url: str, count: int, timeout: float = 180) -> None:
+    """Until ``count`` different worker processes have said "ready" on /health."""
+    ready, deadline = set(), time.monotonic() + timeout
+    while len(ready) < count:
+        answer = requests.get(url + "/health", timeout=10)
+        if answer.ok:
+            ready.add(answer.json()["pid"])
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"only {len(ready)} of {count} workers ready after {timeout} s")
+        time.sleep(0.05)
+
+
+def warm_up(url: str, timeout: float = 180) -> None:
+    """One successful prediction (a worker may still be loading its model or exporting to ONNX)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if requests.post(url, files={"file": ("cat.jpg", CAT_JPG.read_bytes())}, timeout=60).ok:
+                return
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{url} did not answer during warm-up")
+        time.sleep(0.2)
+
+
+def wrk(url: str, concurrency: int, seconds: float) -> dict:
+    """Drive ``url`` with wrk for ``seconds`` at ``concurrency`` connections; its summary as a dict."""
+    script = output_dir("bench_serve") / "multipart.lua"
+    script.write_text(WRK_SCRIPT)
+    cmd = [WRK, "-t1", f"-c{concurrency}", f"-d{seconds:g}s", "--timeout", "30s", "-s", str(script), url]
+    env = dict(os.environ, BENCH_FILE=str(CAT_JPG))
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=seconds + 60, check=True)
+    line = next(line for line in out.stdout.splitlines() if line.startswith("BENCH "))
+    summary = json.loads(line.removeprefix("BENCH "))
+    ok = summary["requests"] - summary["non_2xx"]
+    return {
+        "concurrency": concurrency,
+        "requests": summary["requests"],
+        "errors": summary["non_2xx"] + summary["socket_errors"] + summary["timeouts"],
+        "req_per_s": ok / (summary["duration_us"] / 1e6),
+        "p50_ms": summary["p50_us"] / 1000,
+        "p99_ms": summary["p99_us"] / 1000,
+    }
+
+
+def raw_pipeline(runtime: str, batch_sizes=(1, 4, 8), seconds: float = 3.0) -> dict:
+    """In-process img/s of decode + preprocess + forward on ``runtime`` with every core's thread."""
+    from ptdeploy.classifier import load_classifier
+    from ptdeploy.serving.app import DEFAULTS
+    from ptdeploy.serving.images import decode_image
+    from ptdeploy.serving.predictor import Predictor
+    from ptdeploy.serving.runtimes import load_runtime
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(CORES)
+    try:
+        classifier = load_classifier()
+        predictor = Predictor(classifier, forward=load_runtime(runtime, classifier, CORES), runtime=runtime)
+        payload = CAT_JPG.read_bytes()
+
+        def step(n):
+            tensors = [
+                classifier.to_tensor(
+                    decode_image(payload, DEFAULTS["MAX_IMAGE_PIXELS"], classifier.resize_side)
+                )
+                for _ in range(n)
+            ]
+            predictor.predict_batch(tensors)
+
+        result = {}
+        for n in batch_sizes:
+            step(n)  # warm-up
+            done, start = 0, time.perf_counter()
+            while time.perf_counter() - start < seconds:
+                step(n)
+                done += n
+            result[n] = done / (time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(before)
+    return result
+
+
+def provenance() -> dict:
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True
+        ).stdout.strip()
+    except OSError:
+        commit = "unknown"
+    return {
+        "date": datetime.date.today().isoformat(),
+        "commit": commit or "unknown",
+        "cores": CORES,
+        "torch": torch.__version__.split("+")[0],
+        "load_generator": "wrk -t1 (one thread), loopback, same machine",
+        "file": CAT_JPG.name,
+    }
+
+
+def run(
+    concurrencies=(1, 4, 16),
+    seconds: float = 8.0,
+    rounds: int = 1,
+    progress: bool = True,
+    only: list[str] | None = None,
+) -> dict:
+    """Every server (or those named in `only`) at every concurrency, each followed by its runtime's
+    raw pipeline; `rounds` times."""
+    plan = {name: spec for name, spec in servers().items() if only is None or name in only}
+    results = {
+        "provenance": provenance(),
+        "seconds": seconds,
+        "servers": {name: {"runtime": spec["runtime"], "runs": []} for name, spec in plan.items()},
+        "raw": {},
+    }
+    raw_samples: dict[str, list[float]] = {}
+    steps = rounds * len(plan) * (len(concurrencies) + 1)
+    with tqdm(total=steps, desc="serving benchmark", disable=not progress) as bar:
+        for _ in range(rounds):
+            for name, spec in plan.items():
+                kwargs = {k: v for k, v in spec.items() if k not in ("runtime", "workers")}
+                server = process.start(timeout=300, **kwargs)
+                try:
+                    if spec.get("workers", 1) > 1:
+                        wait_for_workers(server.url, spec["workers"])
+                    warm_up(server.url + "/predict")
+                    for c in concurrencies:
+                        results["servers"][name]["runs"].append(wrk(server.url + "/predict", c, seconds))
+                        bar.update()
+                finally:
+                    server.stop()
+                best = max(raw_pipeline(spec["runtime"]).values())
+                raw_samples.setdefault(spec["runtime"], []).append(best)
+                bar.update()
+    for runtime, samples in raw_samples.items():
+        results["raw"][runtime] = {"img_per_s": statistics.median(samples), "samples": samples}
+    summarize(results)
+    return results
+
+
+def summarize(results: dict) -> None:
+    """Per server: median req/s, p50 and p99 per concurrency; efficiency at its best concurrency."""
+    for entry in results["servers"].values():
+        by_c: dict[int, list[dict]] = {}
+        for r in entry["runs"]:
+            by_c.setdefault(r["concurrency"], []).append(r)
+        entry["summary"] = {
+            c: {
+                "req_per_s": statistics.median(r["req_per_s"] for r in rs),
+                "p50_ms": statistics.median(r["p50_ms"] for r in rs),
+                "p99_ms": statistics.median(r["p99_ms"] for r in rs),
+                "errors": sum(r["errors"] for r in rs),
+            }
+            for c, rs in sorted(by_c.items())
+        }
+        best = max(s["req_per_s"] for s in entry["summary"].values())
+        raw = results["raw"][entry["runtime"]]["img_per_s"]
+        entry["best_req_per_s"] = best
+        entry["efficiency"] = best / raw if best <= 1.05 * raw else None
+        entry["baseline_suspect"] = best > 1.05 * raw
+
+
+def table(results: dict) -> str:
+    head = f"{'server':42} {'conc':>4} {'req/s':>7} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}"
+    lines = [head]
+    for name, entry in results["servers"].items():
+        for c, s in entry["summary"].items():
+            lines.append(
+                f"{name:42} {c:>4} {s['req_per_s']:>7.1f} {s['p50_ms']:>8.1f} {s['p99_ms']:>8.1f} "
+                f"{s['errors']:>6}"
+            )
+        eff = entry["efficiency"]
+        note = (
+            "baseline suspect (server beat its raw pipeline)" if entry["baseline_suspect"] else f"{eff:.2f}"
+        )
+        lines.append(f"{'':42} efficiency at best concurrency: {note}")
+    for runtime, raw in results["raw"].items():
+        lines.append(f"raw in-process pipeline, {runtime}: {raw['img_per_s']:.1f} img/s (median of rounds)")
+    return "\n".join(lines)
+
+
+def save(results: dict, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=1) + "\n")
+    return path
