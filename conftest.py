@@ -1,8 +1,9 @@
 """Kinds of test, given from where a test lives so that test files carry no boilerplate.
 
-- ``integration``: needs a real server over HTTP, or the C++ build (the files named below);
-- ``slow``: minutes rather than seconds: the notebooks' nbval cells, the browser, and single tests marked
-  ``@pytest.mark.slow`` in their file (load, fuzz, script runs, HTA analyses, int8 calibration);
+- ``integration``: needs a real server over HTTP (gunicorn, nginx), or the C++ build (files named below);
+- ``slow``: minutes rather than seconds: the notebooks' nbval cells, the browser, the serving benchmark,
+  and single tests marked ``@pytest.mark.slow`` in their file (load, fuzz, script runs, HTA analyses,
+  exports and int8 calibration);
 - ``unit``: everything else; ``make test-fast`` runs these (``pytest -m unit tests``).
 
 The markers are registered in pyproject.toml and ``--strict-markers`` rejects any other.
@@ -10,8 +11,14 @@ The markers are registered in pyproject.toml and ``--strict-markers`` rejects an
 
 import pytest
 
-INTEGRATION_FILES = {"test_serving_http.py", "test_serving_browser.py", "test_cpp.py"}
-SLOW_FILES = {"test_serving_browser.py"}
+INTEGRATION_FILES = {
+    "test_serving_http.py",
+    "test_serving_proxy.py",
+    "test_serving_browser.py",
+    "test_bench_serve.py",
+    "test_cpp.py",
+}
+SLOW_FILES = {"test_serving_browser.py", "test_bench_serve.py"}
 
 
 def pytest_collection_modifyitems(items):
