@@ -18,7 +18,8 @@ INTEGRATION_FILES = {
     "test_bench_serve.py",
     "test_cpp.py",
 }
-SLOW_FILES = {"test_serving_browser.py", "test_bench_serve.py"}
+# test_serving_runtimes exports the classifier to TorchScript and ONNX (tens of seconds of CPU).
+SLOW_FILES = {"test_serving_browser.py", "test_bench_serve.py", "test_serving_runtimes.py"}
 
 
 def pytest_collection_modifyitems(items):
