@@ -15,13 +15,14 @@ NGINX    := /usr/sbin/nginx
 # Debian's wrk, the load generator of `make bench-serve` (rule below)
 WRK      := /usr/bin/wrk
 
-.PHONY: help setup run test test-unit test-notebooks refresh check-outputs lab assets clean lint format
+.PHONY: help setup run test test-fast test-unit test-notebooks refresh check-outputs lab assets clean lint format
 .PHONY: serve serve-direct bench-serve chromium nginx
 .PHONY: cpp gpu-record
 
 help:
 	@echo "make run       execute every notebook headless (into outputs/executed/) and print a summary"
-	@echo "make test      lint, then unit tests + pytest --nbval over every notebook"
+	@echo "make test      lint, then every test: unit, integration, slow (pytest --nbval over every notebook)"
+	@echo "make test-fast the unit tests only (pytest -m unit; no server, C++ build, browser or notebook)"
 	@echo "make lint      ruff: lint and format check (code, tests, scripts, notebooks)"
 	@echo "make format    ruff: format and apply safe fixes"
 	@echo "make refresh   re-execute notebooks in place to refresh their stored outputs (NB=path to pick one)"
@@ -57,6 +58,10 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# Test kinds (unit, integration, slow) come from conftest.py; see pyproject.toml's markers.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m unit tests
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest tests

@@ -35,6 +35,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "src"))  # ptdeploy, when the package is not installed (a bare GPU box)
 
 from ptdeploy import cpp_build, profiling  # noqa: E402
+from ptdeploy.resources import usable_cpus  # noqa: E402
 
 PARTS = ("profiler", "notebook", "trace", "cpp")
 
@@ -192,7 +193,7 @@ def record_cpp(work: Path) -> dict:
     from ptdeploy.paths import CAT_JPG
 
     start = time.perf_counter()
-    build = cpp_build.build(jobs=os.cpu_count() or 2, echo=False)
+    build = cpp_build.build(jobs=usable_cpus(), echo=False)
     print(f"C++ build: linked via {build.torch_link} in {time.perf_counter() - start:.0f} s", flush=True)
     classifier = load_classifier()
     cat = classifier.preprocess(Image.open(CAT_JPG))

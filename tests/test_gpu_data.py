@@ -69,6 +69,7 @@ def test_cpp_recording_classifies_the_cat_on_cuda():
         assert len(result["latency_ms"]) > 0 and result["median_ms"] > 0
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     __import__("torch").cuda.is_available(), reason="checks the refusal on a machine without CUDA"
 )

@@ -34,6 +34,7 @@ def test_torchscript_export_is_valid_opset_10_with_dynamic_batch(legacy_file):
     assert ox.batch_dim(proto) == "batch_size"
 
 
+@pytest.mark.slow
 def test_dynamo_export_is_valid_with_dynamic_batch(dynamo_file):
     proto = ox.check(dynamo_file)
     assert ox.opset(proto) >= 18
@@ -41,13 +42,14 @@ def test_dynamo_export_is_valid_with_dynamic_batch(dynamo_file):
     assert len(proto.graph.initializer) > 0  # weights inside the one file
 
 
+@pytest.mark.slow
 def test_dynamo_export_keeps_its_log_out_of_stdout(model, example, tmp_path, capsys):
     ox.export_dynamo(model, example, tmp_path / "quiet.onnx")
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == ""
 
 
-@pytest.mark.parametrize("which", ["legacy_file", "dynamo_file"])
+@pytest.mark.parametrize("which", ["legacy_file", pytest.param("dynamo_file", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("level", list(ox.ORT_LEVELS))
 def test_ort_matches_pytorch_at_every_level_and_batch_size(which, level, model, request):
     batch = torch.rand(3, 1, 16, 16).numpy()  # not the exported batch size

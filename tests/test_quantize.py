@@ -37,6 +37,7 @@ def test_static_same_padding_matches_timms_dynamic_padding(size, kernel, stride,
     assert pads == expected and sum(pads) == get_same_padding(size, kernel, stride, 1)
 
 
+@pytest.mark.slow
 def test_rebuilt_lite0_computes_what_timms_model_computes(lite0):
     fp32, rebuilt, batch = lite0
     with torch.no_grad():
@@ -44,6 +45,7 @@ def test_rebuilt_lite0_computes_what_timms_model_computes(lite0):
     assert not any(isinstance(m, nn.BatchNorm2d) for m in rebuilt.modules())  # folded
 
 
+@pytest.mark.slow
 def test_eager_int8_is_int8_keeps_the_cats_class_and_drops_relu6(lite0):
     fp32, rebuilt, batch = lite0
     engine = quantize.default_engine()
@@ -62,6 +64,7 @@ def test_eager_int8_is_int8_keeps_the_cats_class_and_drops_relu6(lite0):
     assert quantize.model_size_mb(int8) < 0.35 * quantize.model_size_mb(fp32)
 
 
+@pytest.mark.slow
 def test_pt2e_quantizes_a_small_convnet():
     torch.manual_seed(0)
     net = nn.Sequential(

@@ -68,6 +68,7 @@ def test_top_predictions_prints_the_tutorials_format():
     assert lines[0] == "100.00% Egyptian_cat" and len(lines) == 3
 
 
+@pytest.mark.slow
 def test_script_smoke_run_with_the_synthetic_source():
     result = subprocess.run(
         [

@@ -116,6 +116,7 @@ def _apply(data, edits):
     return data
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=mutations())
 def test_fuzz_every_answer_is_json_2xx_or_4xx(server, data):
@@ -131,6 +132,7 @@ def worker_rss(server) -> int:
     return psutil.Process(pid).memory_info().rss
 
 
+@pytest.mark.slow
 def test_load_2000_requests_at_concurrency_16(server):
     local = threading.local()
 

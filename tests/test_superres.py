@@ -80,6 +80,7 @@ def test_epoch_tiles_pair_low_and_high_resolution():
     assert np.abs(small - a).mean() < 0.05
 
 
+@pytest.mark.slow
 def test_training_is_reproducible():
     config = TrainConfig(photos=("coins",), epochs=1)
     first = superres.train(config, max_steps=2, progress=False).state_dict()
@@ -94,6 +95,7 @@ def test_committed_weights_beat_bicubic_on_held_out_photos():
     assert all(r.gain > 0 for r in rows)
 
 
+@pytest.mark.slow
 def test_training_script_smoke_run(tmp_path):
     out = tmp_path / "sr.pth"
     result = subprocess.run(

@@ -83,6 +83,7 @@ def test_streams_never_run_two_ops_at_once(default_traces):
             assert all(end <= next_start for (_, end), (next_start, _) in zip(ops, ops[1:]))
 
 
+@pytest.mark.slow
 def test_hta_agrees_with_the_ground_truth(default_traces):
     folder, truth = default_traces
     table = comparison_table(TraceAnalysis(trace_dir=str(folder)), truth)
@@ -91,6 +92,7 @@ def test_hta_agrees_with_the_ground_truth(default_traces):
     assert (table["expected"] == "differ").sum() == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "change",
     [
@@ -108,6 +110,7 @@ def test_hta_agrees_when_the_knobs_move(tmp_path, change):
     assert table["as expected"].all(), table[~table["as expected"]].to_string()
 
 
+@pytest.mark.slow
 def test_knobs_move_the_matching_answer(tmp_path):
     def hta(cfg, check, rank=0):
         folder = tmp_path / str(abs(hash(cfg)))
@@ -131,6 +134,7 @@ def test_config_rejects_impossible_jobs():
         tracegen.JobConfig(steps=2)
 
 
+@pytest.mark.slow
 def test_recorder_without_gpu_says_so():
     torch = pytest.importorskip("torch")
     if torch.cuda.is_available():

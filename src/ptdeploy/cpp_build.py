@@ -27,6 +27,7 @@ from pathlib import Path
 import torch.utils
 
 from ptdeploy.paths import REPO_ROOT
+from ptdeploy.resources import small_machine
 
 CPP_DIR = REPO_ROOT / "cpp"
 BUILD_DIR = CPP_DIR / "build"
@@ -121,8 +122,14 @@ def cmake(*args: str, echo: bool = True, check: bool = True, timeout: float = CM
     return result
 
 
-def build(jobs: int = 2, echo: bool = False) -> Build:
-    """Configure (if needed) and build every program in cpp/; return where they are."""
+def build(jobs: int | None = None, echo: bool = False) -> Build:
+    """Configure (if needed) and build every program in cpp/; return where they are.
+
+    ``jobs`` (parallel compilers) defaults to 2, or 1 on a small machine (1 CPU or little memory, see
+    ptdeploy.resources): the torch headers make each compiler heavy.
+    """
+    if jobs is None:
+        jobs = 1 if small_machine() else 2
     with build_lock():
         # Configure when there is no build yet, or it was made for another torch.
         configure = _cache_entry("CMAKE_PREFIX_PATH") != torch_prefix()

@@ -67,7 +67,9 @@ def execute(path: Path) -> tuple[RunResult, nbformat.NotebookNode]:
             resources={"metadata": {"path": str(path.parent)}},
         )
         try:
-            client.execute()
+            # cleanup_kc: nbclient shuts down only kernels of managers it created itself; without it the
+            # kernel outlives the run (and says "Parent appears to have exited" when Python ends).
+            client.execute(cleanup_kc=True)
         except CellExecutionError as exc:
             error = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         except Exception as exc:  # a dead kernel or a timeout: report it, run the next notebook

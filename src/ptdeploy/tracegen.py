@@ -149,8 +149,7 @@ class _Rank:
     ops: list[GpuOp] = field(default_factory=list)
     stream_end: dict[int, int] = field(default_factory=dict)
     step_starts: list[int] = field(default_factory=list)
-    corr: int = 0
-    ext: int = 0
+    corr: int = 0  # the launch's correlation id, also its operator's External id (one counter for both)
 
     def gpu_us(self, nominal: float, kind: str = "COMPUTATION") -> int:
         scale = 1.0 + self.rng.uniform(-self.cfg.jitter, self.cfg.jitter)
@@ -188,12 +187,12 @@ class _Rank:
         nbytes: int = 0,
     ) -> GpuOp:
         """An operator on the CPU that launches one GPU operation (scheduled later by `schedule`)."""
-        self.ext += 1
         self.corr += 1
+        corr = self.corr
         start = self.cpu
         runtime_ts = start + op_us
         end = runtime_ts + launch_us + OP_AFTER_US
-        self.cpu_span(op_name, "cpu_op", start, end - start, **{"External id": self.ext, "Ev Idx": self.ext})
+        self.cpu_span(op_name, "cpu_op", start, end - start, **{"External id": corr, "Ev Idx": corr})
         self.cpu_events.append(
             {
                 "ph": "X",
@@ -203,7 +202,7 @@ class _Rank:
                 "tid": self.pid,
                 "ts": runtime_ts,
                 "dur": launch_us,
-                "args": {"External id": self.ext, "cbid": CBID[api], "correlation": self.corr},
+                "args": {"External id": corr, "cbid": CBID[api], "correlation": corr},
             }
         )
         self.cpu = end + 1
@@ -215,7 +214,7 @@ class _Rank:
             cat,
             kind,
             dur,
-            self.corr,
+            corr,
             runtime_ts,
             launch_us,
             nbytes=nbytes,

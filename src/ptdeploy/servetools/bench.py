@@ -27,9 +27,10 @@ import torch
 from tqdm.auto import tqdm
 
 from ptdeploy.paths import CAT_JPG, REPO_ROOT, output_dir
+from ptdeploy.resources import usable_cpus
 from ptdeploy.servetools import TUTORIAL_APP, process
 
-CORES = len(os.sched_getaffinity(0))
+CORES = usable_cpus()  # CPU_LIMIT / cgroup quota / affinity: what this machine really gives us
 WRK = shutil.which("wrk") or "/usr/bin/wrk"
 
 # wrk's script: a multipart POST of the file named by BENCH_FILE, and a JSON summary when done.

@@ -12,6 +12,7 @@ import litserve as ls
 import torch
 
 from ptdeploy.classifier import load_classifier
+from ptdeploy.resources import usable_cpus
 from ptdeploy.serving.app import DEFAULTS
 from ptdeploy.serving.images import decode_image
 from ptdeploy.serving.predictor import Predictor
@@ -23,9 +24,7 @@ BATCHING = os.environ.get("PTDEPLOY_BATCHING", str(DEFAULTS["BATCHING"])).lower(
 
 class ClassifierAPI(ls.LitAPI):
     def setup(self, device):
-        torch.set_num_threads(
-            int(os.environ.get("PTDEPLOY_TORCH_THREADS", "0")) or len(os.sched_getaffinity(0))
-        )
+        torch.set_num_threads(int(os.environ.get("PTDEPLOY_TORCH_THREADS", "0")) or usable_cpus())
         classifier = load_classifier()
         forward = load_runtime(RUNTIME, classifier, torch.get_num_threads())
         self.predictor = Predictor(

@@ -8,7 +8,9 @@ PTDEPLOY_LOG_LEVEL (info). Keep torch out of this module: the master process mus
 
 import os
 
-_cores = len(os.sched_getaffinity(0))
+from ptdeploy.resources import usable_cpus
+
+_cores = usable_cpus()  # CPU_LIMIT / cgroup quota / affinity (Binder reports the host's cores)
 
 bind = os.environ.get("PTDEPLOY_BIND") or (
     f"{os.environ.get('PTDEPLOY_HOST', '127.0.0.1')}:{os.environ.get('PTDEPLOY_PORT', '5000')}"

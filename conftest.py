@@ -1,0 +1,34 @@
+"""Kinds of test, given from where a test lives so that test files carry no boilerplate.
+
+- ``integration``: needs a real server over HTTP (gunicorn, nginx), or the C++ build (files named below);
+- ``slow``: minutes rather than seconds: the notebooks' nbval cells, the browser, the serving benchmark,
+  and single tests marked ``@pytest.mark.slow`` in their file (load, fuzz, script runs, HTA analyses,
+  exports and int8 calibration);
+- ``unit``: everything else; ``make test-fast`` runs these (``pytest -m unit tests``).
+
+The markers are registered in pyproject.toml and ``--strict-markers`` rejects any other.
+"""
+
+import pytest
+
+INTEGRATION_FILES = {
+    "test_serving_http.py",
+    "test_serving_proxy.py",
+    "test_serving_browser.py",
+    "test_bench_serve.py",
+    "test_cpp.py",
+}
+# test_serving_runtimes exports the classifier to TorchScript and ONNX (tens of seconds of CPU).
+SLOW_FILES = {"test_serving_browser.py", "test_bench_serve.py", "test_serving_runtimes.py"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.path.suffix == ".ipynb":
+            item.add_marker(pytest.mark.slow)
+        if item.path.name in INTEGRATION_FILES:
+            item.add_marker(pytest.mark.integration)
+        if item.path.name in SLOW_FILES:
+            item.add_marker(pytest.mark.slow)
+        if item.get_closest_marker("integration") is None and item.get_closest_marker("slow") is None:
+            item.add_marker(pytest.mark.unit)
