@@ -15,6 +15,7 @@ from pathlib import Path
 import nbformat
 
 from ptdeploy.paths import NOTEBOOKS_DIR, output_dir
+from ptdeploy.peakmem import PeakMemory
 
 CELL_TIMEOUT_S = 1200
 
@@ -45,6 +46,7 @@ class RunResult:
     ok: bool
     seconds: float
     error: str = ""
+    peak_mib: float = 0.0  # peak summed PSS of the kernel and every process it started (sampled)
 
 
 def execute(path: Path) -> tuple[RunResult, nbformat.NotebookNode]:
@@ -66,22 +68,24 @@ def execute(path: Path) -> tuple[RunResult, nbformat.NotebookNode]:
             record_timing=False,  # keep timestamps out of the committed notebooks
             resources={"metadata": {"path": str(path.parent)}},
         )
-        try:
-            # cleanup_kc: nbclient shuts down only kernels of managers it created itself; without it the
-            # kernel outlives the run (and says "Parent appears to have exited" when Python ends).
-            client.execute(cleanup_kc=True)
-        except CellExecutionError as exc:
-            error = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        except Exception as exc:  # a dead kernel or a timeout: report it, run the next notebook
-            error = f"{type(exc).__name__}: {exc}"
-    return RunResult(path.name, not error, time.perf_counter() - start, error), nb
+        with PeakMemory() as memory:
+            try:
+                # cleanup_kc: nbclient shuts down only kernels of managers it created itself; without it
+                # the kernel outlives the run (and says "Parent appears to have exited" when Python ends).
+                client.execute(cleanup_kc=True)
+            except CellExecutionError as exc:
+                error = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            except Exception as exc:  # a dead kernel or a timeout: report it, run the next notebook
+                error = f"{type(exc).__name__}: {exc}"
+    seconds = time.perf_counter() - start
+    return RunResult(path.name, not error, seconds, error, memory.peak_mib), nb
 
 
 def print_table(results: list[RunResult]) -> None:
     width = max(len(r.name) for r in results)
-    print(f"\n{'notebook':<{width}}  result  seconds")
+    print(f"\n{'notebook':<{width}}  result  seconds  peak memory (MiB)")
     for r in results:
-        print(f"{r.name:<{width}}  {'ok' if r.ok else 'FAILED':<6}  {r.seconds:7.1f}")
+        print(f"{r.name:<{width}}  {'ok' if r.ok else 'FAILED':<6}  {r.seconds:7.1f}  {r.peak_mib:17.0f}")
     failed = [r for r in results if not r.ok]
     print(f"{len(results) - len(failed)} ok, {len(failed)} failed")
     for r in failed:
