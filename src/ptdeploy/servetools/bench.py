@@ -220,16 +220,25 @@ def run(
         for _ in range(rounds):
             for name, spec in plan.items():
                 kwargs = {k: v for k, v in spec.items() if k not in ("runtime", "workers")}
-                server = process.start(timeout=300, **kwargs)
                 try:
-                    if spec.get("workers", 1) > 1:
-                        wait_for_workers(server.url, spec["workers"])
-                    warm_up(server.url + "/predict")
-                    for c in concurrencies:
-                        results["servers"][name]["runs"].append(wrk(server.url + "/predict", c, seconds))
-                        bar.update()
-                finally:
-                    server.stop()
+                    server = process.start(timeout=300, **kwargs)
+                except (RuntimeError, TimeoutError) as exc:
+                    results["servers"][name]["error"] = f"did not start: {exc}"
+                    bar.update(len(concurrencies))
+                else:
+                    try:
+                        if spec.get("workers", 1) > 1:
+                            wait_for_workers(server.url, spec["workers"])
+                        warm_up(server.url + "/predict")
+                        for c in concurrencies:
+                            results["servers"][name]["runs"].append(wrk(server.url + "/predict", c, seconds))
+                            bar.update()
+                    except (TimeoutError, subprocess.SubprocessError, requests.RequestException) as exc:
+                        results["servers"][name]["error"] = (
+                            f"{type(exc).__name__}: {exc}"  # the rest still run
+                        )
+                    finally:
+                        server.stop()
                 best = max(raw_pipeline(spec["runtime"]).values())
                 raw_samples.setdefault(spec["runtime"], []).append(best)
                 bar.update()
@@ -243,6 +252,9 @@ def run(
 def summarize(results: dict) -> None:
     """Per server: median req/s, p50 and p99 per concurrency; efficiency at its best concurrency."""
     for entry in results["servers"].values():
+        if not entry["runs"]:
+            entry.update(summary={}, best_req_per_s=None, efficiency=None, baseline_suspect=False)
+            continue
         by_c: dict[int, list[dict]] = {}
         for r in entry["runs"]:
             by_c.setdefault(r["concurrency"], []).append(r)
@@ -266,6 +278,10 @@ def table(results: dict) -> str:
     head = f"{'server':42} {'conc':>4} {'req/s':>7} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}"
     lines = [head]
     for name, entry in results["servers"].items():
+        if "error" in entry:
+            lines.append(f"{name:42} failed: {entry['error']}")
+        if not entry["runs"]:
+            continue
         for c, s in entry["summary"].items():
             lines.append(
                 f"{name:42} {c:>4} {s['req_per_s']:>7.1f} {s['p50_ms']:>8.1f} {s['p99_ms']:>8.1f} "

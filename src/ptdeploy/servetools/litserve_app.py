@@ -42,7 +42,9 @@ class ClassifierAPI(ls.LitAPI):
         return inputs  # predict_batch takes the list
 
     def predict(self, tensors):
-        return self.predictor.predict_batch(tensors)
+        if BATCHING:  # LitServe hands over the batch() list
+            return self.predictor.predict_batch(tensors)
+        return self.predictor.predict_batch([tensors])[0]  # unbatched: one tensor in, one answer out
 
     def unbatch(self, outputs):
         return outputs
