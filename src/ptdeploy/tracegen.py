@@ -297,28 +297,13 @@ def _forward_backward(rk: _Rank, s: int) -> list[GpuOp]:
         "enumerate(DataLoader)#_SingleProcessDataLoaderIter.__next__", "user_annotation", rk.cpu, loader_us
     )
     rk.cpu += loader_us + 1
-    h2d = rk.launch(
-        s,
-        "aten::copy_",
-        "h2d",
-        "MEMORY",
-        max(1, round(cfg.batch_bytes / (cfg.h2d_gbps * 1e3))),
-        api="cudaMemcpyAsync",
-        cat="gpu_memcpy",
-        nbytes=cfg.batch_bytes,
-    )
-    rk.schedule(h2d)
-    memset = rk.launch(
-        s,
-        "aten::zero_",
-        "memset",
-        "MEMORY",
-        max(1, round(cfg.memset_bytes / (cfg.memset_gbps * 1e3))),
-        api="cudaMemsetAsync",
-        cat="gpu_memset",
-        nbytes=cfg.memset_bytes,
-    )
-    rk.schedule(memset)
+    # The batch goes to the GPU, then a buffer is zeroed: the step's two memory operations.
+    for op, kind, nbytes, gbps, api, cat in (
+        ("aten::copy_", "h2d", cfg.batch_bytes, cfg.h2d_gbps, "cudaMemcpyAsync", "gpu_memcpy"),
+        ("aten::zero_", "memset", cfg.memset_bytes, cfg.memset_gbps, "cudaMemsetAsync", "gpu_memset"),
+    ):
+        us = max(1, round(nbytes / (gbps * 1e3)))
+        rk.schedule(rk.launch(s, op, kind, "MEMORY", us, api=api, cat=cat, nbytes=nbytes))
     for _ in range(cfg.layers):
         rk.schedule(rk.launch(s, "aten::addmm", "fwd", "COMPUTATION", rk.gpu_us(cfg.gemm_us)))
         rk.schedule(rk.launch(s, "aten::relu", "relu", "COMPUTATION", rk.gpu_us(cfg.elementwise_us)))
