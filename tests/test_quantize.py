@@ -23,6 +23,7 @@ def test_engine_follows_the_cpu():
     assert engine in torch.backends.quantized.supported_engines
     if platform.machine() == "x86_64":
         assert engine in ("x86", "fbgemm")
+        assert quantize.lite0_engine() == "onednn"
     with pytest.raises(ValueError):
         quantize.set_engine("no-such-engine")
 

@@ -30,6 +30,18 @@ def default_engine() -> str:
     return "x86" if "x86" in supported else "fbgemm"
 
 
+def lite0_engine() -> str:
+    """The engine for the int8 EfficientNet-Lite0: qnnpack on ARM; on x86, onednn when present.
+
+    Profiled on this project's x86 machine, the x86 engine's int8 kernels ran Lite0's convolutions (5x5
+    depthwise ones among them) several times slower than onednn's; the notebook times both.
+    """
+    engine = default_engine()
+    if engine != "qnnpack" and "onednn" in torch.backends.quantized.supported_engines:
+        return "onednn"
+    return engine
+
+
 def set_engine(engine: str) -> str:
     if engine not in torch.backends.quantized.supported_engines:
         raise ValueError(

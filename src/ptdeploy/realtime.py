@@ -237,7 +237,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--engine",
         choices=torch.backends.quantized.supported_engines,
         default=None,
-        help="quantized engine (default: qnnpack on ARM, x86 on x86)",
+        help="quantized engine (default: qnnpack on ARM, onednn on x86)",
     )
     parser.add_argument(
         "--threads",
@@ -270,9 +270,9 @@ def main(argv=None) -> int:
     )
     if args.threads:
         torch.set_num_threads(args.threads)
-    from ptdeploy.quantize import default_engine, set_engine
+    from ptdeploy.quantize import default_engine, lite0_engine, set_engine
 
-    engine = set_engine(args.engine or default_engine())
+    engine = set_engine(args.engine or (lite0_engine() if args.model == "lite0-int8" else default_engine()))
     net, labels = build_model(args.model, engine)
     cap = open_capture(args.source, args.video)
     frames = args.frames if args.frames is not None else 10**12
