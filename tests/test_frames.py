@@ -100,3 +100,9 @@ def test_resize_frame_only_when_needed(cam):
     frame = cam.frame(0)
     assert frames.resize_frame(frame) is frame
     assert frames.resize_frame(np.zeros((480, 640, 3), np.uint8)).shape == (224, 224, 3)
+
+
+def test_camera_transform_normalises_a_frame_without_resizing(cam):
+    tensor = frames.camera_transform()(cam.frame(0).copy())
+    assert tensor.shape == (3, 224, 224) and tensor.dtype.is_floating_point
+    assert -3 < float(tensor.mean()) < 3

@@ -23,6 +23,7 @@ def test_engine_follows_the_cpu():
     assert engine in torch.backends.quantized.supported_engines
     if platform.machine() == "x86_64":
         assert engine in ("x86", "fbgemm")
+        assert quantize.lite0_engine() == "onednn"
     with pytest.raises(ValueError):
         quantize.set_engine("no-such-engine")
 
@@ -100,3 +101,9 @@ def test_calibration_batches_are_normalised_224_images():
     total = torch.cat(batches)
     assert total.shape == (len(bundled_photos()) + 8, 3, 224, 224)
     assert -3 < total.mean() < 3
+
+
+def test_evaluation_images_are_many_and_kept_out_of_calibration():
+    images = quantize.evaluation_images()
+    assert images.shape == (4 * len(quantize.EVALUATION_PHOTOS), 3, 224, 224) and len(images) >= 40
+    assert not set(quantize.EVALUATION_PHOTOS) & set(bundled_photos())

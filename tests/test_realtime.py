@@ -9,7 +9,7 @@ import torch
 
 from ptdeploy import realtime
 from ptdeploy.classifier import imagenet_labels
-from ptdeploy.frames import SyntheticCamera
+from ptdeploy.frames import SyntheticCamera, camera_transform
 from ptdeploy.paths import REPO_ROOT
 
 
@@ -38,7 +38,7 @@ def test_sequential_loop_sees_every_frame_in_order():
     seen = []
     net = lambda x: seen.append(x) or torch.zeros(1, 1000)  # noqa: E731
     realtime.tutorial_loop(net, SyntheticCamera(), 3, log=None)
-    expected = realtime.frame_preprocess()(SyntheticCamera().frame(2).copy())
+    expected = camera_transform()(SyntheticCamera().frame(2).copy())
     assert torch.equal(seen[2][0], expected)
 
 
@@ -97,3 +97,13 @@ def test_script_smoke_run_with_the_synthetic_source():
 def test_script_rejects_video_without_a_path():
     with pytest.raises(SystemExit):
         realtime.parse_args(["--source", "video"])
+
+
+def test_pipelined_loop_leaves_a_core_to_the_reader_and_restores_threads():
+    assert realtime.pipelined_threads() == max(realtime.cores() - 1, 1)
+    before = torch.get_num_threads()
+    seen = []
+    net = lambda x: seen.append(torch.get_num_threads()) or torch.zeros(1, 1000)  # noqa: E731
+    realtime.pipelined_loop(net, SyntheticCamera(), 3, log=None, threads=1)
+    assert seen == [1, 1, 1]
+    assert torch.get_num_threads() == before

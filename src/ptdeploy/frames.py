@@ -227,6 +227,19 @@ def read_rgb(cap) -> np.ndarray | None:
     return bgr_to_rgb(image) if ok else None
 
 
+def camera_transform():
+    """The Pi tutorial's preprocessing of a 224x224 RGB camera frame: ToTensor + ImageNet normalisation.
+
+    No resize or crop: the camera already delivers the model's size. (Photos of any size go through
+    ``classifier.tutorial_transform`` instead: Resize(255), CenterCrop(224), then the same two steps.)
+    """
+    from torchvision import transforms
+
+    from ptdeploy.classifier import IMAGENET_MEAN, IMAGENET_STD
+
+    return transforms.Compose([transforms.ToTensor(), transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+
+
 def resize_frame(rgb: np.ndarray, size: tuple[int, int] = (WIDTH, HEIGHT)) -> np.ndarray:
     """Cameras and videos may ignore the requested size; the models want 224x224."""
     if rgb.shape[1::-1] == size:

@@ -30,6 +30,18 @@ def default_engine() -> str:
     return "x86" if "x86" in supported else "fbgemm"
 
 
+def lite0_engine() -> str:
+    """The engine for the int8 EfficientNet-Lite0: qnnpack on ARM; on x86, onednn when present.
+
+    Profiled on this project's x86 machine, the x86 engine's int8 kernels ran Lite0's convolutions (5x5
+    depthwise ones among them) several times slower than onednn's; the notebook times both.
+    """
+    engine = default_engine()
+    if engine != "qnnpack" and "onednn" in torch.backends.quantized.supported_engines:
+        return "onednn"
+    return engine
+
+
 def set_engine(engine: str) -> str:
     if engine not in torch.backends.quantized.supported_engines:
         raise ValueError(
@@ -162,24 +174,56 @@ def calibration_batches(n_frames: int = 64, batch_size: int = 8) -> list[torch.T
     Post-training static quantization only needs activations that look like the deployment's (to set
     each layer's int8 range), not labels; a few dozen images is the usual order of magnitude.
     """
-    from ptdeploy.frames import SyntheticCamera, bundled_photos
+    from ptdeploy.frames import SyntheticCamera, bundled_photos, camera_transform
 
     transform = tutorial_transform()
     images = [transform(p) for p in bundled_photos().values()]
     cam = SyntheticCamera(frames_per_photo=max(n_frames // len(bundled_photos()), 1))
-    frame_transform = frame_preprocess()
+    frame_transform = camera_transform()
     images += [frame_transform(cam.frame(i).copy()) for i in range(n_frames)]
     stacked = torch.stack(images)
     return list(stacked.split(batch_size))
 
 
-def frame_preprocess():
-    """The Pi tutorial's preprocessing of a 224x224 RGB frame: ToTensor + ImageNet normalisation only."""
-    from torchvision import transforms
+# scikit-image's other bundled photographs (CC0 / public domain), kept apart from calibration: the
+# calibration set is the synthetic camera's four photos and its frames, so agreement is measured on
+# pictures the quantized model has never seen.
+EVALUATION_PHOTOS = (
+    "hubble_deep_field",
+    "retina",
+    "immunohistochemistry",
+    "camera",
+    "coins",
+    "moon",
+    "brick",
+    "grass",
+    "gravel",
+    "clock",
+    "cell",
+    "microaneurysms",
+)
 
-    from ptdeploy.classifier import IMAGENET_MEAN, IMAGENET_STD
 
-    return transforms.Compose([transforms.ToTensor(), transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+def evaluation_images() -> torch.Tensor:
+    """Four views of each evaluation photo (whole, mirrored, two corner crops), normalised 224x224."""
+    from PIL import Image
+    from skimage import data
+    from torchvision.transforms import functional
+
+    transform = tutorial_transform()
+    images = []
+    for name in EVALUATION_PHOTOS:
+        photo = Image.fromarray(getattr(data, name)()).convert("RGB")
+        w, h = photo.size
+        side = int(0.7 * min(w, h))
+        for view in (
+            photo,
+            functional.hflip(photo),
+            photo.crop((0, 0, side, side)),
+            photo.crop((w - side, h - side, w, h)),
+        ):
+            images.append(transform(view))
+    return torch.stack(images)
 
 
 @torch.no_grad()

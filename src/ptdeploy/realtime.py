@@ -10,6 +10,8 @@ stale ones, so a slow model never works on an old picture. ``main`` is the comma
 """
 
 import argparse
+import functools
+import os
 import queue
 import statistics
 import threading
@@ -20,8 +22,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ptdeploy.frames import SOURCES, bgr_to_rgb, open_capture, resize_frame
-from ptdeploy.quantize import frame_preprocess
+from ptdeploy.frames import SOURCES, bgr_to_rgb, camera_transform, open_capture, resize_frame
 
 
 class FpsLogger:
@@ -78,7 +79,7 @@ def _model_call(net, batch: torch.Tensor, stats: LoopStats) -> torch.Tensor:
 @torch.no_grad()
 def tutorial_loop(net, cap, frames: int, log: Callable[[str], None] | None = print) -> LoopStats:
     """The tutorial's loop, one frame at a time: capture, convert, preprocess, infer, log fps."""
-    preprocess = frame_preprocess()
+    preprocess = camera_transform()
     fps_logger = FpsLogger(log)
     stats = LoopStats()
     started = time.perf_counter()
@@ -135,12 +136,30 @@ class FrameReader(threading.Thread):
         self.stopping.set()
 
 
+def cores() -> int:
+    """CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0))
+
+
+def pipelined_threads() -> int:
+    """Model threads for the pipelined loop: cores - 1, leaving a core to the reader thread (at least 1)."""
+    return max(cores() - 1, 1)
+
+
 @torch.no_grad()
-def pipelined_loop(net, cap, frames: int, log: Callable[[str], None] | None = print) -> LoopStats:
-    """Capture + preprocessing on a reader thread, inference here; stale frames are dropped, not queued."""
-    reader = FrameReader(cap, frame_preprocess())
+def pipelined_loop(
+    net, cap, frames: int, log: Callable[[str], None] | None = print, threads: int | None = None
+) -> LoopStats:
+    """Capture + preprocessing on a reader thread, inference here; stale frames are dropped, not queued.
+
+    The model runs with ``threads`` intra-op threads (default ``pipelined_threads()``: cores - 1), so
+    that reader and model together do not ask for more cores than there are.
+    """
+    reader = FrameReader(cap, camera_transform())
     fps_logger = FpsLogger(log)
     stats = LoopStats()
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(threads or pipelined_threads())
     reader.start()
     started = time.perf_counter()
     try:
@@ -155,6 +174,7 @@ def pipelined_loop(net, cap, frames: int, log: Callable[[str], None] | None = pr
         stats.seconds = time.perf_counter() - started
         reader.stop()
         reader.join(timeout=5)
+        torch.set_num_threads(previous_threads)
     stats.dropped = reader.dropped
     stats.fps_log = fps_logger.samples
     return stats
@@ -217,10 +237,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--engine",
         choices=torch.backends.quantized.supported_engines,
         default=None,
-        help="quantized engine (default: qnnpack on ARM, x86 on x86)",
+        help="quantized engine (default: qnnpack on ARM, onednn on x86)",
     )
     parser.add_argument(
-        "--threads", type=int, default=None, help="torch.set_num_threads (default: all cores)"
+        "--threads",
+        type=int,
+        default=None,
+        help="model threads (default: all cores; cores - 1 when pipelined)",
     )
     parser.add_argument(
         "--frames", type=int, default=None, help="stop after this many frames (default: run until Ctrl-C)"
@@ -247,16 +270,18 @@ def main(argv=None) -> int:
     )
     if args.threads:
         torch.set_num_threads(args.threads)
-    from ptdeploy.quantize import default_engine, set_engine
+    from ptdeploy.quantize import default_engine, lite0_engine, set_engine
 
-    engine = set_engine(args.engine or default_engine())
+    engine = set_engine(args.engine or (lite0_engine() if args.model == "lite0-int8" else default_engine()))
     net, labels = build_model(args.model, engine)
     cap = open_capture(args.source, args.video)
     frames = args.frames if args.frames is not None else 10**12
-    loop = tutorial_loop if args.sequential else pipelined_loop
-    print(
-        f"model {args.model}, engine {engine}, {torch.get_num_threads()} threads, source {type(cap).__name__}"
-    )
+    if args.sequential:
+        loop, threads = tutorial_loop, torch.get_num_threads()
+    else:
+        threads = args.threads or pipelined_threads()
+        loop = functools.partial(pipelined_loop, threads=threads)
+    print(f"model {args.model}, engine {engine}, {threads} model threads, source {type(cap).__name__}")
     try:
         stats = loop(net, cap, frames)
     except KeyboardInterrupt:
