@@ -98,19 +98,22 @@ def start(
         out.close()  # the child has its own copy
     server = Server(process, port, log)
     deadline = time.monotonic() + timeout
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with code {process.returncode} before it was ready")
-        try:
-            answer = requests.get(server.url + ready_path, timeout=2)
-            if answer.ok or any_answer:
-                return server
-        except requests.RequestException:  # not listening yet, or too busy to answer within 2 s
-            pass
-        if time.monotonic() > deadline:
-            server.stop()
-            raise TimeoutError(f"server not ready after {timeout} s")
-        time.sleep(0.1)
+    try:
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited with code {process.returncode} before it was ready")
+            try:
+                answer = requests.get(server.url + ready_path, timeout=2)
+                if answer.ok or any_answer:
+                    return server
+            except requests.RequestException:  # not listening yet, or too busy to answer within 2 s
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"server not ready after {timeout} s")
+            time.sleep(0.1)
+    except BaseException:
+        server.stop()  # whatever went wrong (Ctrl-C too), leave no server and no children behind
+        raise
 
 
 @contextmanager
