@@ -12,12 +12,11 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
-import psutil
 import pytest
 import requests
 
 from ptdeploy.paths import CAT_JPG
-from ptdeploy.servetools import process, samples
+from ptdeploy.servetools import process, replicas, samples
 from ptdeploy.serving import ray_app
 from ptdeploy.serving.runtimes import RUNTIMES
 
@@ -28,30 +27,12 @@ START_TIMEOUT_S = 300
 REQUEST_TIMEOUT_S = 60
 
 
-def replica_pids(server, tries=40) -> dict[str, int]:
-    """replica id -> pid, from /health answers (each replica reports its own pid)."""
-    pids = {}
-    for _ in range(tries):
-        answer = requests.get(server.url + "/health", timeout=REQUEST_TIMEOUT_S)
-        if answer.ok:
-            pids[answer.headers["X-Replica"]] = answer.json()["pid"]
-    return pids
-
-
-def wait_for_replicas(server, count: int, timeout: float) -> dict[str, int]:
-    """/health answers from any replica as soon as one is up; wait until ``count`` of them answer."""
-    deadline = time.monotonic() + timeout
-    while len(pids := replica_pids(server, tries=10)) < count and time.monotonic() < deadline:
-        time.sleep(1)
-    return pids
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     log = tmp_path_factory.mktemp("ray") / "serve.log"
     began = time.monotonic()
     server = process.start(COMMAND, env={"PTDEPLOY_REPLICAS": "2"}, timeout=START_TIMEOUT_S, log=log)
-    wait_for_replicas(server, 2, START_TIMEOUT_S)
+    replicas.wait_for_replicas(server.url, 2, START_TIMEOUT_S)
     server.startup_s = time.monotonic() - began
     try:
         yield server
@@ -135,38 +116,25 @@ def test_bad_request_gets_the_same_json_error(server, method, path, kwargs, stat
 
 def test_requests_spread_over_both_replicas(server):
     with ThreadPoolExecutor(4) as pool:
-        replicas = Counter(r.headers["X-Replica"] for r in pool.map(lambda _: post_cat(server), range(24)))
-    assert len(replicas) == 2, replicas
+        served_by = Counter(r.headers["X-Replica"] for r in pool.map(lambda _: post_cat(server), range(24)))
+    assert len(served_by) == 2, served_by
 
 
 def test_ray_memory(server):
-    """Ray's own processes and the replicas, in PSS (shared pages split between their processes)."""
-    head, replicas = 0, []
-    for child in psutil.Process(server.process.pid).children(recursive=True) + [
-        psutil.Process(server.process.pid)
-    ]:
-        try:
-            pss = child.memory_full_info().pss
-            name = " ".join(child.cmdline())
-        except psutil.Error:
-            continue
-        if "ServeReplica" in name:
-            replicas.append(pss)
-        else:
-            head += pss
+    own, each = replicas.ray_memory(server.process.pid)
     print(
         f"\nRay Serve on this machine: ready in {server.startup_s:.1f} s; Ray's own processes "
-        f"{head / 2**20:.0f} MiB PSS, replicas {', '.join(f'{r / 2**20:.0f}' for r in replicas)} MiB PSS"
+        f"{own / 2**20:.0f} MiB PSS, replicas {', '.join(f'{r / 2**20:.0f}' for r in each)} MiB PSS"
     )
-    assert len(replicas) == 2
-    assert head + sum(replicas) < 4 * 2**30
+    assert len(each) == 2
+    assert own + sum(each) < 4 * 2**30
 
 
 def test_a_killed_replica_is_replaced_and_no_request_is_lost(server):
     """Load from 6 clients; one replica is SIGKILLed mid-load. The requests that were on it, or were routed
     to it before Ray noticed its death, fail, each with an error answer (no hang); every other request
     succeeds, and Ray starts a new replica in its place."""
-    before = replica_pids(server)
+    before = replicas.replica_pids(server.url, tries=40)
     assert len(before) == 2, before
     victim_id, victim_pid = sorted(before.items())[0]
     results: list[tuple[float, float, int | str, str]] = []  # (sent, answered, status, replica or body)
@@ -192,7 +160,7 @@ def test_a_killed_replica_is_replaced_and_no_request_is_lost(server):
     deadline = time.monotonic() + 120  # Ray notices the dead actor and starts a replacement
     after = {}
     while time.monotonic() < deadline:
-        after = replica_pids(server, tries=10)
+        after = replicas.replica_pids(server.url, tries=10)
         if len(after) == 2 and victim_id not in after:
             break
         time.sleep(1)
@@ -222,13 +190,10 @@ def test_a_killed_replica_is_replaced_and_no_request_is_lost(server):
 
 
 def test_shutdown_leaves_no_process_and_no_port(server):
-    family = [server.process.pid] + [
-        p.pid for p in psutil.Process(server.process.pid).children(recursive=True)
-    ]
+    processes = replicas.family(server.process.pid)
     began = time.monotonic()
     server.stop()
-    print(f"\nRay Serve stopped in {time.monotonic() - began:.1f} s ({len(family)} processes)")
+    print(f"\nRay Serve stopped in {time.monotonic() - began:.1f} s ({len(processes)} processes)")
     assert server.returncode == 0
-    alive = [pid for pid in family if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
-    assert not alive
+    assert replicas.alive(processes) == []
     assert process.port_is_free(server.port)
