@@ -16,7 +16,7 @@ NGINX    := /usr/sbin/nginx
 WRK      := /usr/bin/wrk
 
 .PHONY: help setup run test test-fast test-unit test-notebooks refresh check-outputs lab assets clean lint format
-.PHONY: serve serve-direct bench-serve chromium nginx
+.PHONY: serve serve-direct serve-ray bench-serve chromium nginx
 .PHONY: cpp gpu-record
 
 help:
@@ -32,6 +32,7 @@ help:
 	@echo "make gpu-record  on a CUDA machine: record what notebooks 03, 06, 07 show from a GPU into data/gpu/"
 	@echo "make serve     the classifier service (notebook 01): nginx on 127.0.0.1:5000 in front of gunicorn (SERVE_HOST/PORT/WORKERS/THREADS)"
 	@echo "make serve-direct  gunicorn alone on SERVE_HOST:SERVE_PORT, no proxy (debugging, benchmarks of the app alone)"
+	@echo "make serve-ray  the same service on Ray Serve: a local Ray instance, SERVE_REPLICAS replicas, on SERVE_HOST:SERVE_PORT"
 	@echo "make bench-serve  the serving benchmark of notebook 01 (several minutes; not part of make test)"
 
 $(STAMP): requirements.txt pyproject.toml
@@ -127,6 +128,14 @@ serve: $(STAMP) $(NGINX)
 # gunicorn alone, listening on SERVE_HOST:SERVE_PORT itself: slow clients can tie up its threads.
 serve-direct: $(STAMP)
 	$(SERVE_ENV) exec $(BIN)/gunicorn -c python:ptdeploy.serving.gunicorn_conf ptdeploy.serving.wsgi:app
+
+# The same service on Ray Serve (src/ptdeploy/serving/ray_serve.yaml): a local Ray instance (dashboard off),
+# SERVE_REPLICAS replicas of 1 CPU each (fewer where the machine holds fewer), Serve's HTTP proxy on
+# SERVE_HOST:SERVE_PORT. Ctrl-C shuts Ray down.
+SERVE_REPLICAS ?= 2
+
+serve-ray: $(STAMP)
+	$(SERVE_ENV) PTDEPLOY_REPLICAS=$(SERVE_REPLICAS) exec $(BIN)/python -m ptdeploy.serving.ray_app
 
 # BENCH_ARGS, e.g. "--rounds 2 --save data/bench/serve.json" (what notebook 01 plots)
 bench-serve: $(STAMP) $(NGINX) $(WRK)

@@ -53,8 +53,9 @@ DEFAULTS = {
 class ModelState:
     """Loads the model (in a thread, so /health can say "loading") and runs predictions."""
 
-    def __init__(self, config):
+    def __init__(self, config, batcher=None):
         self.config = config
+        self._own_batcher = batcher
         self.ready = threading.Event()
         self.error: str | None = None
         self.predictor = None
@@ -92,7 +93,9 @@ class ModelState:
                 self.config["DECODE_QUEUE"],
                 self.config["DECODE_WAIT_S"],
             )
-            if self.config["BATCHING"]:
+            if self._own_batcher is not None:  # e.g. Ray Serve's @serve.batch (ray_app.py)
+                self.batcher = self._own_batcher
+            elif self.config["BATCHING"]:
                 self.batcher = Batcher(
                     self.predictor.predict_batch,
                     self.config["MAX_BATCH_SIZE"],
@@ -120,7 +123,9 @@ def error(status: int, message: str) -> tuple[Response, int]:
     return jsonify({"error": status, "message": message}), status
 
 
-def create_app(config: dict | None = None) -> Flask:
+def create_app(config: dict | None = None, batcher=None) -> Flask:
+    """The service. ``batcher`` (a callable tensor -> answer with a ``batch_sizes`` Counter), if given,
+    runs every prediction instead of the built-in one: ray_app.py passes Ray Serve's batching."""
     app = Flask(__name__)
     app.config.from_mapping(DEFAULTS)
     app.config.from_prefixed_env("PTDEPLOY")
@@ -128,7 +133,7 @@ def create_app(config: dict | None = None) -> Flask:
         app.config.update(config)
     app.config["PROPAGATE_EXCEPTIONS"] = False  # never hand a traceback to the client
     app.json.sort_keys = False  # keep answers in the order we build them
-    state = ModelState(app.config)
+    state = ModelState(app.config, batcher)
     app.extensions["ptdeploy"] = state
 
     @app.errorhandler(RequestEntityTooLarge)
