@@ -90,6 +90,12 @@ def servers() -> dict[str, dict]:
             **production("onnxruntime"),
             "command": [sys.executable, "-m", "ptdeploy.serving.proxy"],
         },
+        # Scaling out: as many Ray Serve replicas as the gunicorn configuration above has workers.
+        f"Ray Serve, ONNX Runtime, {CORES} replicas": {
+            "command": [sys.executable, "-m", "ptdeploy.serving.ray_app"],
+            "env": {**base, "PTDEPLOY_RUNTIME": "onnxruntime", "PTDEPLOY_REPLICAS": str(CORES)},
+            "runtime": "onnxruntime",
+        },
         "LitServe, ONNX Runtime": {
             "command": [sys.executable, "-m", "ptdeploy.servetools.litserve_app"],
             "env": {**base, "PTDEPLOY_RUNTIME": "onnxruntime"},
