@@ -17,9 +17,16 @@ INTEGRATION_FILES = {
     "test_serving_browser.py",
     "test_bench_serve.py",
     "test_cpp.py",
+    "test_serving_ray.py",
 }
 # test_serving_runtimes exports the classifier to TorchScript and ONNX (tens of seconds of CPU).
-SLOW_FILES = {"test_serving_browser.py", "test_bench_serve.py", "test_serving_runtimes.py"}
+# test_serving_ray starts a local Ray instance and two replicas (~45 s here, up to minutes when busy).
+SLOW_FILES = {
+    "test_serving_browser.py",
+    "test_bench_serve.py",
+    "test_serving_runtimes.py",
+    "test_serving_ray.py",
+}
 
 
 def pytest_collection_modifyitems(items):

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
+from ptdeploy import resources
 from ptdeploy.paths import CAT_JPG
 from ptdeploy.servetools import process, replicas, samples
 from ptdeploy.serving import ray_app
@@ -67,11 +68,12 @@ def test_the_serve_config_is_valid_for_serve_deploy():
 
 
 def test_replicas_are_sized_from_the_machine(monkeypatch):
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
-    assert ray_app.replicas_that_fit(2, 1)[0] == 1  # one CPU: one replica
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
-    assert ray_app.replicas_that_fit(2, 1)[0] == 2
-    assert ray_app.replicas_that_fit(8, 1)[0] == 4
+    monkeypatch.setattr(resources, "usable_memory", lambda: 64 * 2**30)
+    for cpus, wanted, fit in [(1, 2, 1), (2, 2, 2), (4, 2, 2), (4, 8, 4)]:
+        monkeypatch.setattr(resources, "usable_cpus", lambda cpus=cpus: cpus)
+        assert ray_app.replicas_that_fit(wanted, 1)[0] == fit
+    monkeypatch.setattr(resources, "usable_memory", lambda: 2 * 2**30)  # a Binder: 2 GB
+    assert ray_app.replicas_that_fit(2, 1)[0] == 1
 
 
 def test_the_tutorial_request(server):

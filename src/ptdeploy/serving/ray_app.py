@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
+from ptdeploy import resources
 from ptdeploy.serving.app import DEFAULTS, create_app
 
 CONFIG = Path(__file__).with_name("ray_serve.yaml")
@@ -114,17 +115,11 @@ def build_app(args: dict | None = None):
 
 
 def replicas_that_fit(wanted: int, cpus_per_replica: float) -> tuple[int, str]:
-    """How many replicas this machine's CPUs and memory hold (at least 1), and why."""
-    import psutil
-
-    # TODO(lead): use ptdeploy.resources (CPU_LIMIT/MEM_LIMIT, cgroup) once it is on main.
-    cpus = len(os.sched_getaffinity(0))
-    memory_mb = psutil.virtual_memory().total / 2**20
-    by_cpu = int(cpus // cpus_per_replica)
-    by_memory = int((memory_mb - RAY_MB) // MB_PER_REPLICA)
-    count = max(1, min(wanted, by_cpu, by_memory))
-    reason = f"{cpus} CPUs, {memory_mb / 1024:.1f} GB memory"
-    return count, reason
+    """How many replicas this machine's real limits (CPUs, memory: ``ptdeploy.resources``) hold, at least 1,
+    and a line that says what those limits are."""
+    by_cpu = int(resources.usable_cpus() // cpus_per_replica)
+    by_memory = int((resources.usable_memory() / 2**20 - RAY_MB) // MB_PER_REPLICA)
+    return max(1, min(wanted, by_cpu, by_memory)), resources.describe()
 
 
 def load_config(path: Path = CONFIG) -> tuple[dict, dict, dict]:
