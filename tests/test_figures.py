@@ -50,16 +50,4 @@ def test_use_static_twin_renderer_sets_the_default():
         pio.renderers.default = before
 
 
-def test_notebook_07_stays_small_and_every_plotly_figure_has_a_png():
-    import nbformat
-
-    from ptdeploy.paths import NOTEBOOKS_DIR
-
-    path = NOTEBOOKS_DIR / "07_hta.ipynb"
-    assert path.stat().st_size <= 300_000
-    bundles = [
-        o.get("data", {}) for c in nbformat.read(path, as_version=4).cells for o in c.get("outputs", [])
-    ]
-    plotly = [b for b in bundles if "application/vnd.plotly.v1+json" in b]
-    assert plotly, "notebook 07 draws HTA's plotly figures"
-    assert all("image/png" in b for b in plotly)
+# Every notebook's size and static images: tests/test_publishing.py.
