@@ -67,6 +67,9 @@ def user_settings(config_dir: Path) -> None:
     )
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps({"autosave": False}))
+    # Lab makes a checkpoint of a notebook when it opens it; keep those out of the repository too.
+    checkpoints = {"FileCheckpoints": {"checkpoint_dir": str(config_dir.parent / "checkpoints")}}
+    (config_dir / "jupyter_server_config.json").write_text(json.dumps(checkpoints))
 
 
 def check_notebook(page, path: Path) -> list[str]:

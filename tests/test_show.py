@@ -18,3 +18,9 @@ def test_show_file_picks_lines_and_language(tmp_path):
     code = show_file(cmake, 2, 3)
     assert code.data == "line 2\nline 3"
     assert code.language == "cmake"
+
+
+def test_markdown_listing_is_a_fenced_block_of_the_same_source():
+    code = show_source(paths.output_dir)
+    block = show_source(paths.output_dir, markdown=True)
+    assert block.data == f"```python\n{code.data.rstrip()}\n```"

@@ -8,7 +8,7 @@ the reader sees is what runs.
 import inspect
 from pathlib import Path
 
-from IPython.display import Code
+from IPython.display import Code, Markdown
 
 # File suffixes that IPython's Code (Pygments) should highlight in a language other than Python.
 _LANGUAGES = {
@@ -21,16 +21,27 @@ _LANGUAGES = {
 }
 
 
-def show_source(obj) -> Code:
-    """The source of a function, class or module, syntax-highlighted, with where it is defined."""
+def show_source(obj, markdown: bool = False) -> Code | Markdown:
+    """The source of a function, class or module, syntax-highlighted, with where it is defined.
+
+    ``markdown=True`` stores it as a Markdown code block: a few hundred bytes of overhead instead of
+    IPython's HTML (with its style sheet) and LaTeX copies, for notebooks with many listings.
+    """
     source = inspect.getsource(obj)
     where = inspect.getsourcefile(obj)
     name = getattr(obj, "__qualname__", getattr(obj, "__name__", ""))
     rel = _relative(Path(where)) if where else "?"
-    return Code(f"# {name}, defined in {rel}\n{source}", language="python")
+    text = f"# {name}, defined in {rel}\n{source}"
+    return _fenced(text, "python") if markdown else Code(text, language="python")
 
 
-def show_file(path, start: int | None = None, stop: int | None = None, language: str | None = None) -> Code:
+def show_file(
+    path,
+    start: int | None = None,
+    stop: int | None = None,
+    language: str | None = None,
+    markdown: bool = False,
+) -> Code | Markdown:
     """A text file (or its lines ``start``..``stop``, 1-based, inclusive), syntax-highlighted."""
     path = Path(path)
     lines = path.read_text().splitlines()
@@ -38,7 +49,13 @@ def show_file(path, start: int | None = None, stop: int | None = None, language:
         lines = lines[(start or 1) - 1 : stop]
     if language is None:
         language = "cmake" if path.name == "CMakeLists.txt" else _LANGUAGES.get(path.suffix, "text")
-    return Code("\n".join(lines), language=language)
+    text = "\n".join(lines)
+    return _fenced(text, language) if markdown else Code(text, language=language)
+
+
+def _fenced(text: str, language: str) -> Markdown:
+    fence = "````" if "```" in text else "```"
+    return Markdown(f"{fence}{language}\n{text.rstrip()}\n{fence}")
 
 
 def _relative(path: Path) -> str:
