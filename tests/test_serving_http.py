@@ -4,10 +4,8 @@ Every request goes through nginx, as in production, so each check also covers th
 buffering, its limits and its JSON error pages. (Bare gunicorn, `make serve-direct`, is covered by the
 SIGTERM test below and by the other test files.)"""
 
-import statistics
 import sys
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import psutil
@@ -161,26 +159,12 @@ def post(server, data, session=requests):
     return session.post(server.url + "/predict", files={"file": ("photo", data)}, timeout=60)
 
 
-def test_a_large_jpeg_costs_about_what_a_small_one_does(server):
+def test_a_large_jpeg_gets_the_small_photos_answer(server):
+    # Behaviour only: the same photo at 24 MP gets the same answer. What it costs in time is measured
+    # in notebook 01 (interleaved rounds), not asserted here: timings on a shared machine are not tests.
     large = samples.large_photo("JPEG")
     small_answer, large_answer = post(server, CAT).json(), post(server, large).json()
     assert large_answer["class_name"] == small_answer["class_name"] == "Egyptian_cat"
-    # Interleaved rounds (small, large, small, ...) so that both see the same machine load.
-    times = {"small": [], "large": []}
-    with requests.Session() as session:
-        for _ in range(15):
-            for name, data in [("small", CAT), ("large", large)]:
-                t0 = time.perf_counter()
-                assert post(server, data, session).ok
-                times[name].append(time.perf_counter() - t0)
-    # The fastest round of each: what one request costs when no other process holds the cores. (On a
-    # shared 2-core machine the medians drift apart with the load: the large JPEG's decode, though
-    # reduced, still reads 1.3 MB of compressed data and waits longer for a core.)
-    small, large = min(times["small"]), min(times["large"])
-    medians = {name: round(1000 * statistics.median(t)) for name, t in times.items()}
-    assert large <= 2 * small, (
-        f"fastest: small {small * 1000:.0f} ms, large JPEG {large * 1000:.0f} ms; {medians=}"
-    )
 
 
 def test_large_photos_at_concurrency_16_keep_memory_bounded(server):

@@ -24,3 +24,20 @@ def test_markdown_listing_is_a_fenced_block_of_the_same_source():
     code = show_source(paths.output_dir)
     block = show_source(paths.output_dir, markdown=True)
     assert block.data == f"```python\n{code.data.rstrip()}\n```"
+
+
+def test_a_decorated_function_shows_its_own_file():
+    from ptdeploy.serving.admission import DecodeBudget
+
+    assert show_source(DecodeBudget.reserve).data.startswith(
+        "# DecodeBudget.reserve, defined in src/ptdeploy/serving/admission.py\n"
+    )
+
+
+def test_a_library_function_shows_its_path_inside_its_package():
+    import json.decoder
+
+    import hta.common.trace_parser as trace_parser
+
+    assert "defined in hta/common/trace_parser.py\n" in show_source(trace_parser.round_down_time_stamps).data
+    assert show_source(json.decoder.JSONDecoder).data.startswith("# JSONDecoder, defined in decoder.py")

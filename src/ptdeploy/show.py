@@ -27,6 +27,7 @@ def show_source(obj, markdown: bool = False) -> Code | Markdown:
     ``markdown=True`` stores it as a Markdown code block: a few hundred bytes of overhead instead of
     IPython's HTML (with its style sheet) and LaTeX copies, for notebooks with many listings.
     """
+    obj = inspect.unwrap(obj)  # a decorated function: its own file, not the decorator's
     source = inspect.getsource(obj)
     where = inspect.getsourcefile(obj)
     name = getattr(obj, "__qualname__", getattr(obj, "__name__", ""))
@@ -59,9 +60,18 @@ def _fenced(text: str, language: str) -> Markdown:
 
 
 def _relative(path: Path) -> str:
+    """Where a file is, the same on every machine: inside an installed package, or inside this repo."""
+    import site
+
     from ptdeploy.paths import REPO_ROOT
 
+    path = path.resolve()
+    for base in [*site.getsitepackages(), site.getusersitepackages()]:
+        try:
+            return str(path.relative_to(Path(base).resolve()))  # e.g. hta/common/trace_parser.py
+        except ValueError:
+            pass
     try:
-        return str(path.resolve().relative_to(REPO_ROOT))
+        return str(path.relative_to(REPO_ROOT))
     except ValueError:
         return path.name
