@@ -6,6 +6,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 JOBS   ?= 2
+# pytest --nbval over the notebooks: outputs compared after the sanitizers in notebooks/sanitize.cfg
+NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
 # Notebooks to run or refresh; default: all of them.
 NB     ?=
 # Debian's Chromium, for notebook 01's browser test (rule below)
@@ -49,7 +51,7 @@ run: $(STAMP)
 # Unit tests and notebooks in one pytest run, spread over $(JOBS) workers; loadscope keeps each
 # notebook's cells together on one worker, in order.
 test: lint $(CHROMIUM) $(NGINX)
-	$(BIN)/python -m pytest -n $(JOBS) --dist loadscope
+	$(BIN)/python -m pytest $(NBVAL) -n $(JOBS) --dist loadscope
 
 # ruff reads pyproject.toml ([tool.ruff]); notebooks are linted and formatted too.
 lint: $(STAMP)
@@ -60,15 +62,16 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# Test kinds (unit, integration, slow) come from conftest.py; see pyproject.toml's markers.
+# Test kinds (unit, integration, slow) come from conftest.py; see pyproject.toml's markers. The nbval and
+# Hypothesis plugins are left out: no unit test needs them, and they cost seconds of imports.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m unit tests
+	$(BIN)/python -m pytest -p no:nbval -p no:hypothesispytest -m unit tests
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest tests
 
 test-notebooks: $(STAMP)
-	$(BIN)/python -m pytest -n $(JOBS) --dist loadscope notebooks
+	$(BIN)/python -m pytest $(NBVAL) -n $(JOBS) --dist loadscope notebooks
 
 refresh: $(STAMP)
 	$(BIN)/python -m ptdeploy.notebooks refresh $(NB)

@@ -1,10 +1,12 @@
 """Kinds of test, given from where a test lives so that test files carry no boilerplate.
 
-- ``integration``: needs a real server over HTTP (gunicorn, nginx), or the C++ build (files named below);
+- ``integration``: needs a real server over HTTP (gunicorn, nginx), or the C++ build (files named below),
+  or a real Jupyter kernel or JupyterLab (single tests marked ``@pytest.mark.integration``);
 - ``slow``: minutes rather than seconds: the notebooks' nbval cells, the browser, the serving benchmark,
   and single tests marked ``@pytest.mark.slow`` in their file (load, fuzz, script runs, HTA analyses,
   exports and int8 calibration);
-- ``unit``: everything else; ``make test-fast`` runs these (``pytest -m unit tests``).
+- ``unit``: everything else; ``make test-fast`` runs these (``pytest -m unit tests``). Asked for unit tests
+  only, pytest does not even import the files above (Ray, Hypothesis, servers): the run stays quick.
 
 The markers are registered in pyproject.toml and ``--strict-markers`` rejects any other.
 """
@@ -18,6 +20,7 @@ INTEGRATION_FILES = {
     "test_bench_serve.py",
     "test_cpp.py",
     "test_serving_ray.py",
+    "test_lab_browser.py",
 }
 # test_serving_runtimes exports the classifier to TorchScript and ONNX (tens of seconds of CPU).
 # test_serving_ray starts a local Ray instance and two replicas (~45 s here, up to minutes when busy).
@@ -26,7 +29,15 @@ SLOW_FILES = {
     "test_bench_serve.py",
     "test_serving_runtimes.py",
     "test_serving_ray.py",
+    "test_lab_browser.py",
 }
+
+
+def pytest_ignore_collect(collection_path, config):
+    """With ``-m unit``, skip importing whole files that hold no unit test."""
+    if config.getoption("markexpr") == "unit" and collection_path.name in INTEGRATION_FILES | SLOW_FILES:
+        return True
+    return None
 
 
 def pytest_collection_modifyitems(items):

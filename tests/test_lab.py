@@ -85,6 +85,7 @@ def test_install_settings_into_a_read_only_place_only_warns(tmp_path, capsys):
 NOBODY = 65534
 
 
+@pytest.mark.integration  # starts a real JupyterLab server
 @pytest.mark.skipif(
     os.getuid() != 0 or not shutil.which("setpriv"), reason="needs root, to drop to another uid"
 )

@@ -79,11 +79,13 @@ def executed_fixture(tmp_path_factory):
     return executed
 
 
+@pytest.mark.integration  # a real Jupyter kernel runs the notebook
 def test_a_complete_run_passes(executed_fixture):
     assert stale_output_problems(executed_fixture) == []
     assert executed_fixture.cells[2].outputs[0].text == "42\n"
 
 
+@pytest.mark.integration  # a real Jupyter kernel runs the notebook
 def test_a_partial_run_fails(executed_fixture):
     nb = nbformat.from_dict(executed_fixture)
     nb = nbformat.reads(nbformat.writes(nb), as_version=4)  # deep copy
@@ -92,18 +94,21 @@ def test_a_partial_run_fails(executed_fixture):
     assert stale_output_problems(nb) == ["1 of 3 code cells were never executed"]
 
 
+@pytest.mark.integration  # a real Jupyter kernel runs the notebook
 def test_an_out_of_order_run_fails(executed_fixture):
     nb = nbformat.reads(nbformat.writes(executed_fixture), as_version=4)
     nb.cells[1].execution_count, nb.cells[2].execution_count = 2, 1
     assert "not 1..3 in order" in stale_output_problems(nb)[0]
 
 
+@pytest.mark.integration  # a real Jupyter kernel runs the notebook
 def test_a_rerun_cell_fails(executed_fixture):
     nb = nbformat.reads(nbformat.writes(executed_fixture), as_version=4)
     nb.cells[3].execution_count = 7  # re-run by hand after the others
     assert stale_output_problems(nb)
 
 
+@pytest.mark.integration  # a real Jupyter kernel runs the notebook
 def test_a_stored_error_fails(tmp_path):
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
