@@ -15,7 +15,7 @@ from ptdeploy.frames import bundled_photos
 def lite0():
     classifier = load_classifier()
     batch = torch.cat([classifier.preprocess(p) for p in bundled_photos().values()])
-    return classifier.model, quantize.QuantizableLite0(classifier.model), batch
+    return classifier.model, quantize.QuantizableLite0(classifier.model, float_padded_convs=False), batch
 
 
 def test_engine_follows_the_cpu():
@@ -66,6 +66,25 @@ def test_eager_int8_is_int8_keeps_the_cats_class_and_drops_relu6(lite0):
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings(r"ignore:`torch\.jit\.script` is deprecated:FutureWarning")  # the tutorial's jit
+def test_padded_convolutions_can_stay_fp32(lite0):
+    fp32, _, batch = lite0
+    mixed = quantize.QuantizableLite0(fp32)  # float_padded_convs=True by default
+    with torch.no_grad():
+        assert torch.allclose(fp32(batch), mixed(batch), atol=1e-3)
+    int8 = quantize.quantize_eager(mixed, quantize.calibration_batches(n_frames=8), quantize.lite0_engine())
+    quantized = [m for m in int8.modules() if isinstance(m, torch.ao.nn.quantized.Conv2d)]
+    islands = [m for m in int8.modules() if isinstance(m, quantize._FloatIsland)]
+    assert len(quantized) == 49 - 5 and len(islands) == 4  # the stem runs before the QuantStub
+    assert type(int8.stem[1]) is nn.Conv2d and isinstance(int8.stem[2], nn.ReLU6)  # fp32, ReLU6 kept
+    assert all(type(i.layers[1]) is nn.Conv2d and i.layers[1].stride == (2, 2) for i in islands)
+    with torch.no_grad():
+        out = int8(batch)
+    assert out[0].argmax() == fp32(batch)[0].argmax()
+    torch.jit.script(int8)  # the loop scripts it
+
+
+@pytest.mark.slow
 def test_pt2e_quantizes_a_small_convnet():
     torch.manual_seed(0)
     net = nn.Sequential(
@@ -105,5 +124,5 @@ def test_calibration_batches_are_normalised_224_images():
 
 def test_evaluation_images_are_many_and_kept_out_of_calibration():
     images = quantize.evaluation_images()
-    assert images.shape == (4 * len(quantize.EVALUATION_PHOTOS), 3, 224, 224) and len(images) >= 40
+    assert images.shape == (8 * len(quantize.EVALUATION_PHOTOS), 3, 224, 224) and len(images) >= 40
     assert not set(quantize.EVALUATION_PHOTOS) & set(bundled_photos())

@@ -48,6 +48,22 @@ def test_pipelined_loop_drops_stale_frames_when_the_model_is_slower_than_the_cam
     assert stats.dropped > 0  # the camera made ~10 frames per model call; only the newest were used
 
 
+def test_a_recorded_source_is_read_frame_by_frame_without_drops():
+    seen = []
+    net = SlowNet(0.01)
+    stats = realtime.pipelined_loop(
+        lambda batch: seen.append(batch) or net(batch), SyntheticCamera(frames=8), 100, log=None, live=False
+    )
+    assert stats.frames == 8 and stats.dropped == 0
+    expected = [camera_transform()(SyntheticCamera().frame(i).copy()) for i in range(8)]
+    assert all(torch.equal(batch[0], frame) for batch, frame in zip(seen, expected, strict=True))
+
+
+def test_a_recorded_source_drops_nothing_when_the_loop_stops_first():
+    stats = realtime.pipelined_loop(SlowNet(0.01), SyntheticCamera(), 5, log=None, live=False)
+    assert stats.frames == 5 and stats.dropped == 0
+
+
 def test_pipelined_loop_stops_at_the_end_of_the_stream():
     stats = realtime.pipelined_loop(SlowNet(), SyntheticCamera(frames=4), 100, log=None)
     assert 1 <= stats.frames <= 4

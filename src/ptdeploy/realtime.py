@@ -98,11 +98,16 @@ def tutorial_loop(net, cap, frames: int, log: Callable[[str], None] | None = pri
 
 
 class FrameReader(threading.Thread):
-    """Reads and preprocesses frames in the background, keeping only the newest one ready."""
+    """Reads and preprocesses frames in the background, one frame ahead of the model.
 
-    def __init__(self, cap, preprocess):
+    A live source (``live=True``, a camera) keeps only the newest frame: a stale one is replaced, never
+    queued. A recorded or unpaced source (a video file) waits instead until the model has taken the frame
+    ready, so it reads no frame it would throw away and leaves the CPU to the model.
+    """
+
+    def __init__(self, cap, preprocess, live: bool = True):
         super().__init__(daemon=True)
-        self.cap, self.preprocess = cap, preprocess
+        self.cap, self.preprocess, self.live = cap, preprocess, live
         self.latest: queue.Queue = queue.Queue(maxsize=1)
         self.dropped = 0
         self.stopping = threading.Event()
@@ -119,6 +124,14 @@ class FrameReader(threading.Thread):
             self._offer(None)  # end of stream
 
     def _offer(self, item) -> None:
+        if not self.live:  # wait for the model to take the frame ready
+            while not self.stopping.is_set():
+                try:
+                    self.latest.put(item, timeout=0.1)
+                    return
+                except queue.Full:
+                    pass
+            return  # the loop has ended: nobody will take this frame
         # A real-time loop wants the newest frame: replace the waiting one instead of queueing behind it.
         while True:
             try:
@@ -148,14 +161,20 @@ def pipelined_threads() -> int:
 
 @torch.no_grad()
 def pipelined_loop(
-    net, cap, frames: int, log: Callable[[str], None] | None = print, threads: int | None = None
+    net,
+    cap,
+    frames: int,
+    log: Callable[[str], None] | None = print,
+    threads: int | None = None,
+    live: bool = True,
 ) -> LoopStats:
-    """Capture + preprocessing on a reader thread, inference here; stale frames are dropped, not queued.
+    """Capture + preprocessing on a reader thread, inference here, the reader one frame ahead.
 
-    The model runs with ``threads`` intra-op threads (default ``pipelined_threads()``: cores - 1), so
-    that reader and model together do not ask for more cores than there are.
+    ``live`` (a camera): stale frames are dropped, not queued; otherwise (a video file) the reader waits
+    for the model. The model runs with ``threads`` intra-op threads (default ``pipelined_threads()``:
+    cores - 1), so that reader and model together do not ask for more cores than there are.
     """
-    reader = FrameReader(cap, camera_transform())
+    reader = FrameReader(cap, camera_transform(), live=live)
     fps_logger = FpsLogger(log)
     stats = LoopStats()
     previous_threads = torch.get_num_threads()
@@ -280,7 +299,8 @@ def main(argv=None) -> int:
         loop, threads = tutorial_loop, torch.get_num_threads()
     else:
         threads = args.threads or pipelined_threads()
-        loop = functools.partial(pipelined_loop, threads=threads)
+        # a video file has no deadline: read it frame by frame instead of dropping frames
+        loop = functools.partial(pipelined_loop, threads=threads, live=args.source != "video")
     print(f"model {args.model}, engine {engine}, {threads} model threads, source {type(cap).__name__}")
     try:
         stats = loop(net, cap, frames)

@@ -3,9 +3,9 @@
 Each server is started on a free loopback port, driven with wrk (a compiled load generator: one
 thread, so it takes at most one core from the server) at each concurrency for a fixed time, posting
 data/cat.jpg as multipart `file`, then stopped. Right after each server, the raw in-process pipeline
-of the same runtime (decode + preprocess + forward, best batch size, same thread count) is measured:
-the ceiling a server of that runtime can reach on this machine. Rounds interleave servers and
-pipelines, so a load spike lands on several of them, not on one.
+of the same runtime (decode + preprocess + forward; best of batch size, intra-op threads and concurrent
+streams) is measured: the ceiling a server of that runtime can reach on this machine. Rounds
+interleave servers and pipelines, so a load spike lands on several of them, not on one.
 
 Serving efficiency = a server's best req/s / its runtime's raw img/s (median over rounds). It must be
 at most 1 up to noise; a value above 1.05 means the baseline was measured wrong, and is flagged
@@ -150,12 +150,17 @@ def wrk(url: str, concurrency: int, seconds: float) -> dict:
     }
 
 
-def raw_pipeline(runtime: str, batch_sizes=(1, 4, 8), seconds: float = 2.0) -> dict:
-    """In-process img/s of decode + preprocess + forward on ``runtime``, per (threads, batch size).
+def raw_pipeline(runtime: str, batch_sizes=(1, 8), streams=(1, 4), seconds: float = 2.0) -> dict:
+    """In-process img/s of decode + preprocess + forward on ``runtime``, per (threads, streams, batch).
 
-    Both 1 thread and one per core are tried: when anything else wants a core, threads of one forward
-    pass wait on each other and the multi-threaded run can be far slower. The ceiling is the best.
+    Measured the way a server runs: ``streams`` Python threads each loop over the pipeline at once, as
+    concurrent requests do (decoding and ONNX Runtime release the GIL, so one stream's decode overlaps
+    another's forward pass); with one stream it is the sequential pipeline, which a server can beat.
+    Both 1 intra-op thread and one per core are tried: when anything else wants a core, threads of one
+    forward pass wait on each other and the multi-threaded run can be far slower. The ceiling is the best.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     from ptdeploy.classifier import load_classifier
     from ptdeploy.serving.app import DEFAULTS
     from ptdeploy.serving.images import decode_image
@@ -177,13 +182,22 @@ def raw_pipeline(runtime: str, batch_sizes=(1, 4, 8), seconds: float = 2.0) -> d
                 images = [decode_image(payload, DEFAULTS["MAX_IMAGE_PIXELS"], size) for _ in range(n)]
                 predictor.predict_batch([classifier.to_tensor(image) for image in images])
 
-            for n in batch_sizes:
-                step(n)  # warm-up
-                done, start = 0, time.perf_counter()
-                while time.perf_counter() - start < seconds:
+            def loop(n, deadline, step=step):
+                done = 0
+                while time.perf_counter() < deadline:
                     step(n)
                     done += n
-                result[f"{threads} thread(s), batch {n}"] = done / (time.perf_counter() - start)
+                return done
+
+            for n in batch_sizes:
+                step(n)  # warm-up
+                for k in streams:
+                    start = time.perf_counter()
+                    with ThreadPoolExecutor(k) as pool:
+                        done = sum(pool.map(loop, [n] * k, [start + seconds] * k))
+                    result[f"{threads} thread(s), {k} stream(s), batch {n}"] = done / (
+                        time.perf_counter() - start
+                    )
     finally:
         torch.set_num_threads(before)
     return result
