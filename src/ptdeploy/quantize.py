@@ -260,6 +260,12 @@ def evaluation_images() -> torch.Tensor:
 
 
 @torch.no_grad()
+def logits(model, images: torch.Tensor, batch_size: int = 8) -> torch.Tensor:
+    """``model(images)`` a few images at a time: the same logits, a fraction of the activation memory."""
+    return torch.cat([model(batch) for batch in images.split(batch_size)])
+
+
+@torch.no_grad()
 def _calibrate(model, batches) -> None:
     for batch in batches:
         model(batch)
