@@ -1,9 +1,8 @@
 """What a reader meets on GitHub, nbviewer or Binder: small notebooks whose figures render anywhere."""
 
-import nbformat
 import pytest
 
-from ptdeploy.notebooks import all_notebooks
+from ptdeploy.notebooks import all_notebooks, read_plain
 
 MAX_BYTES = 300_000
 # Interactive figure formats that GitHub and nbviewer cannot draw: each needs a static image beside it.
@@ -19,8 +18,7 @@ def test_notebook_is_small(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_every_figure_has_a_static_image(path):
-    nb = nbformat.read(path, as_version=4)
-    bundles = [o.get("data", {}) for c in nb.cells for o in c.get("outputs", [])]
+    bundles = [o.get("data", {}) for c in read_plain(path)["cells"] for o in c.get("outputs", [])]
     missing = [
         b.keys() for b in bundles if any(k in b for k in INTERACTIVE) and not any(k in b for k in STATIC)
     ]
@@ -29,5 +27,5 @@ def test_every_figure_has_a_static_image(path):
 
 def test_every_notebook_links_the_tutorial_it_mirrors():
     for path in NOTEBOOKS:
-        first = nbformat.read(path, as_version=4).cells[0].source
+        first = read_plain(path)["cells"][0]["source"]
         assert "https://pytorch.org/tutorials/" in first, path.name

@@ -1,0 +1,84 @@
+"""The notebook runner, run for real: a Jupyter kernel executes small notebooks (integration; the
+checks of the stored notebooks themselves are unit tests in test_notebook_outputs.py)."""
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from ptdeploy.notebooks import execute, stale_output_problems
+
+
+def test_run_reports_the_peak_memory_of_the_kernel(tmp_path):
+    nb = new_notebook(
+        cells=[
+            new_code_cell(
+                # held for a second: the sampler looks every 0.2 s, and a busy machine can delay it
+                "import time\nblock = bytearray(300 * 2**20)\nblock[::4096] = b'x' * 76800\ntime.sleep(1)"
+            )
+        ]
+    )
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3 (ipykernel)",
+        "language": "python",
+    }
+    path = tmp_path / "00_memory.ipynb"
+    nbformat.write(nb, path)
+    result, executed = execute(path)
+    assert result.ok, result.error
+    assert result.peak_mib > 300  # the kernel held 300 MiB of touched memory
+    assert executed.cells[0].execution_count == 1
+
+
+@pytest.fixture(scope="module")
+def executed_fixture(tmp_path_factory):
+    """A small notebook, executed for real by the same runner that refreshes the notebooks."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# fixture"),
+        nbformat.v4.new_code_cell("x = 6 * 7"),
+        nbformat.v4.new_code_cell("print(x)"),
+        nbformat.v4.new_code_cell("x + 1"),
+    ]
+    path = tmp_path_factory.mktemp("nb") / "fixture.ipynb"
+    nbformat.write(nb, path)
+    result, executed = execute(path)
+    assert result.ok, result.error
+    return executed
+
+
+def test_a_complete_run_passes(executed_fixture):
+    assert stale_output_problems(executed_fixture) == []
+    assert executed_fixture.cells[2].outputs[0].text == "42\n"
+
+
+def test_a_partial_run_fails(executed_fixture):
+    nb = nbformat.from_dict(executed_fixture)
+    nb = nbformat.reads(nbformat.writes(nb), as_version=4)  # deep copy
+    nb.cells[3].execution_count = None
+    nb.cells[3].outputs = []
+    assert stale_output_problems(nb) == ["1 of 3 code cells were never executed"]
+
+
+def test_an_out_of_order_run_fails(executed_fixture):
+    nb = nbformat.reads(nbformat.writes(executed_fixture), as_version=4)
+    nb.cells[1].execution_count, nb.cells[2].execution_count = 2, 1
+    assert "not 1..3 in order" in stale_output_problems(nb)[0]
+
+
+def test_a_rerun_cell_fails(executed_fixture):
+    nb = nbformat.reads(nbformat.writes(executed_fixture), as_version=4)
+    nb.cells[3].execution_count = 7  # re-run by hand after the others
+    assert stale_output_problems(nb)
+
+
+def test_a_stored_error_fails(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell("1 / 0")]
+    path = tmp_path / "broken.ipynb"
+    nbformat.write(nb, path)
+    result, executed = execute(path)
+    assert not result.ok and "ZeroDivisionError" in result.error
+    assert stale_output_problems(executed) == ["stored error output in code cell(s) [0]"]
