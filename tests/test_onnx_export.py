@@ -89,3 +89,8 @@ def test_benchmark_covers_eager_and_every_ort_level(model, example, legacy_file)
     assert [r.runtime for r in rows] == ["torch eager"] + [f"ORT {level}" for level in ox.ORT_LEVELS]
     assert all(r.model == "sr" and len(r.rounds_ms) == 3 and r.median_ms > 0 for r in rows)
     assert torch.get_num_threads() == threads_before  # restored after timing
+
+
+def test_a_benchmark_session_sleeps_between_runs(legacy_file):
+    sess = ox.session(legacy_file, threads=1, spinning=False)
+    assert sess.get_session_options().get_session_config_entry("session.intra_op.allow_spinning") == "0"

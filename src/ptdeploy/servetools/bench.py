@@ -161,26 +161,23 @@ def raw_pipeline(runtime: str, batch_sizes=(1, 8), streams=(1, 4), seconds: floa
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from ptdeploy.classifier import load_classifier
     from ptdeploy.serving.app import DEFAULTS
     from ptdeploy.serving.images import decode_image
     from ptdeploy.serving.predictor import Predictor
     from ptdeploy.serving.runtimes import load_runtime
 
-    classifier = load_classifier()
     payload = CAT_JPG.read_bytes()
     before = torch.get_num_threads()
     result = {}
     try:
         for threads in sorted({1, CORES}):
             torch.set_num_threads(threads)
-            forward = load_runtime(runtime, classifier, threads)
-            predictor = Predictor(classifier, forward=forward, runtime=runtime)
+            predictor = Predictor(load_runtime(runtime, DEFAULTS["CLASSIFIER"], threads), runtime)
 
             def step(n, predictor=predictor):
-                size = classifier.resize_side
+                size = predictor.resize_side
                 images = [decode_image(payload, DEFAULTS["MAX_IMAGE_PIXELS"], size) for _ in range(n)]
-                predictor.predict_batch([classifier.to_tensor(image) for image in images])
+                predictor.predict_batch([predictor.prepare(image) for image in images])
 
             def loop(n, deadline, step=step):
                 done = 0

@@ -9,9 +9,7 @@ Run: PTDEPLOY_PORT=8000 python -m ptdeploy.servetools.litserve_app  (binds 127.0
 import os
 
 import litserve as ls
-import torch
 
-from ptdeploy.classifier import load_classifier
 from ptdeploy.resources import usable_cpus
 from ptdeploy.serving.app import DEFAULTS
 from ptdeploy.serving.images import decode_image
@@ -24,27 +22,27 @@ BATCHING = os.environ.get("PTDEPLOY_BATCHING", str(DEFAULTS["BATCHING"])).lower(
 
 class ClassifierAPI(ls.LitAPI):
     def setup(self, device):
-        torch.set_num_threads(int(os.environ.get("PTDEPLOY_TORCH_THREADS", "0")) or usable_cpus())
-        classifier = load_classifier()
-        forward = load_runtime(RUNTIME, classifier, torch.get_num_threads())
-        self.predictor = Predictor(
-            classifier, DEFAULTS["TOP_K"], DEFAULTS["CONFIDENCE_THRESHOLD"], forward=forward, runtime=RUNTIME
-        )
+        threads = int(os.environ.get("PTDEPLOY_TORCH_THREADS", "0")) or usable_cpus()
+        if RUNTIME != "onnxruntime":
+            import torch
+
+            torch.set_num_threads(threads)
+        forward = load_runtime(RUNTIME, DEFAULTS["CLASSIFIER"], threads)
+        self.predictor = Predictor(forward, RUNTIME, DEFAULTS["TOP_K"], DEFAULTS["CONFIDENCE_THRESHOLD"])
 
     def decode_request(self, request):
         # multipart field "file", like the Flask service
-        classifier = self.predictor.classifier
         data = request["file"].file.read()
-        image = decode_image(data, DEFAULTS["MAX_IMAGE_PIXELS"], classifier.resize_side)
-        return classifier.to_tensor(image)
+        image = decode_image(data, DEFAULTS["MAX_IMAGE_PIXELS"], self.predictor.resize_side)
+        return self.predictor.prepare(image)
 
     def batch(self, inputs):
         return inputs  # predict_batch takes the list
 
-    def predict(self, tensors):
+    def predict(self, arrays):
         if BATCHING:  # LitServe hands over the batch() list
-            return self.predictor.predict_batch(tensors)
-        return self.predictor.predict_batch([tensors])[0]  # unbatched: one tensor in, one answer out
+            return self.predictor.predict_batch(arrays)
+        return self.predictor.predict_batch([arrays])[0]  # unbatched: one image in, one answer out
 
     def unbatch(self, outputs):
         return outputs

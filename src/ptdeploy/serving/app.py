@@ -26,7 +26,7 @@ DEFAULTS = {
     "MAX_IMAGE_PIXELS": 40_000_000,
     "MAX_FILES": 16,  # images per request
     # Per worker: decoded pixels in flight at most this many MB, in at most DECODE_SLOTS decodes at
-    # once (0: the worker's torch threads; decoding is CPU work too). DECODE_QUEUE more requests may
+    # once (0: as many as the model's threads; decoding is CPU work too). DECODE_QUEUE more requests may
     # wait up to DECODE_WAIT_S for room; beyond that -> 503 with Retry-After. 128 MB: one full-size
     # decode of a phone photo (12-24 MP as PNG: 48-96 MB) at a time, next to any number of small or
     # draft-decoded JPEGs (a 24 MP JPEG at 1/8 scale: 1.5 MB).
@@ -45,7 +45,9 @@ DEFAULTS = {
     "BATCHING": False,
     "MAX_BATCH_SIZE": 8,
     "BATCH_LATENCY_MS": 5,  # how long a batch waits for company after its first image
-    "TORCH_THREADS": 0,  # 0: leave torch's default
+    # The model's intra-op threads, on PyTorch or ONNX Runtime (the name is older than the ONNX default).
+    # 0: ONNX Runtime gets one per usable CPU, PyTorch keeps its default.
+    "TORCH_THREADS": 0,
     "LOAD_IN_BACKGROUND": True,  # answer /health (503) while the model loads
 }
 
@@ -68,28 +70,29 @@ class ModelState:
 
     def _load(self) -> None:
         try:
-            import torch  # imported here: under gunicorn this runs in the worker, after fork
-
-            from ptdeploy.classifier import load_classifier
+            # Imported here: under gunicorn this runs in the worker, after fork. On ONNX Runtime (the
+            # default) nothing below imports torch.
+            from ptdeploy.resources import usable_cpus
             from ptdeploy.serving.admission import DecodeBudget
             from ptdeploy.serving.batching import Batcher
             from ptdeploy.serving.predictor import Predictor
             from ptdeploy.serving.runtimes import load_runtime
 
-            if self.config["TORCH_THREADS"]:
-                torch.set_num_threads(self.config["TORCH_THREADS"])
-            classifier = load_classifier(self.config["CLASSIFIER"])
             runtime = self.config["RUNTIME"]
+            threads = self.config["TORCH_THREADS"] or usable_cpus()
+            if runtime != "onnxruntime" and self.config["TORCH_THREADS"]:
+                import torch
+
+                torch.set_num_threads(self.config["TORCH_THREADS"])
             self.predictor = Predictor(
-                classifier,
+                load_runtime(runtime, self.config["CLASSIFIER"], threads),
+                runtime,
                 self.config["TOP_K"],
                 self.config["CONFIDENCE_THRESHOLD"],
-                forward=load_runtime(runtime, classifier, torch.get_num_threads()),
-                runtime=runtime,
             )
             self.decodes = DecodeBudget(
                 self.config["DECODE_MEMORY_MB"] * 2**20,
-                self.config["DECODE_SLOTS"] or torch.get_num_threads(),
+                self.config["DECODE_SLOTS"] or threads,
                 self.config["DECODE_QUEUE"],
                 self.config["DECODE_WAIT_S"],
             )
@@ -108,15 +111,15 @@ class ModelState:
 
     def classify(self, data: bytes) -> dict:
         """Bytes of one upload -> answer dict; raises BadImage for input we refuse, Busy when full."""
-        classifier = self.predictor.classifier
+        predictor = self.predictor
         # Decode no larger than the preprocessing needs: it resizes the shorter side to resize_side.
         image = decode_image(
-            data, self.config["MAX_IMAGE_PIXELS"], classifier.resize_side, self.decodes.reserve
+            data, self.config["MAX_IMAGE_PIXELS"], predictor.resize_side, self.decodes.reserve
         )
-        tensor = classifier.to_tensor(image)
+        prepared = predictor.prepare(image)
         if self.batcher is not None:
-            return self.batcher(tensor)
-        return self.predictor.predict_batch([tensor])[0]
+            return self.batcher(prepared)
+        return predictor.predict_batch([prepared])[0]
 
 
 def error(status: int, message: str) -> tuple[Response, int]:

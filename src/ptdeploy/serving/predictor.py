@@ -1,35 +1,33 @@
-"""The model side of the service: a batched forward pass, top-k with a confidence flag.
+"""The model side of the service: images in, one forward pass per batch, top-k with a confidence flag.
 
-Preprocessing is the classifier's own (``Classifier.to_tensor``), so the service and the notebooks
-prepare images the same way. The forward pass runs on the runtime chosen in the settings
-(``ptdeploy.serving.runtimes``); by default the classifier's own PyTorch module.
+Everything here is NumPy: the preprocessing is the tutorial's, in ``ptdeploy.imagenet`` (checked to
+give the same numbers as its torchvision transform), and the forward pass is a function on arrays
+from ``ptdeploy.serving.runtimes``. On ONNX Runtime, the default, a worker never imports torch.
 """
 
-import torch
+import numpy as np
+from PIL import Image
 
-from ptdeploy.classifier import Classifier
+from ptdeploy.imagenet import RESIZE_SIDE, to_array, top_k
 from ptdeploy.serving.runtimes import Forward
 
 
 class Predictor:
-    def __init__(
-        self,
-        classifier: Classifier,
-        top_k: int = 5,
-        threshold: float = 0.2,
-        forward: Forward | None = None,
-        runtime: str = "eager",
-    ):
-        self.classifier = classifier
-        self.forward = forward or classifier.model
+    resize_side = RESIZE_SIDE  # decoding need not keep more detail than the preprocessing uses
+
+    def __init__(self, forward: Forward, runtime: str, top_k: int = 5, threshold: float = 0.2):
+        self.forward = forward
         self.runtime = runtime
         self.top_k = top_k
         self.threshold = threshold
 
-    @torch.inference_mode()
-    def predict_batch(self, tensors: list[torch.Tensor]) -> list[dict]:
-        """One forward pass over a list of preprocessed images; one answer per image, in order."""
-        ranked = self.classifier.rank(self.forward(torch.stack(tensors)), self.top_k)
+    def prepare(self, image: Image.Image) -> np.ndarray:
+        """A decoded image -> the model's input for it, 3x224x224 (stack several to make a batch)."""
+        return to_array(image)
+
+    def predict_batch(self, arrays: list[np.ndarray]) -> list[dict]:
+        """One forward pass over a list of prepared images; one answer per image, in order."""
+        ranked = top_k(self.forward(np.stack(arrays)), self.top_k)
         return [self._answer(top) for top in ranked]
 
     def _answer(self, top: list[tuple[str, str, float]]) -> dict:

@@ -31,9 +31,9 @@ from ptdeploy.serving.app import DEFAULTS, create_app
 CONFIG = Path(__file__).with_name("ray_serve.yaml")
 OBJECT_STORE_BYTES = 100 * 2**20  # answers are small JSON; Ray's default would take 30% of RAM
 # Measured here (PSS): Ray's own processes (driver, GCS, raylet, agents, Serve's controller and proxy)
-# ~760 MB, one replica with the ONNX Runtime model ~710 MB.
+# ~775 MB, one replica with the ONNX Runtime model ~195 MB (it never imports torch; see runtimes.py).
 RAY_MB = 800
-MB_PER_REPLICA = 750
+MB_PER_REPLICA = 250
 MAX_ONGOING_REQUESTS = 16  # per replica; more wait in Ray's proxy
 REQUEST_THREADS = 32  # per replica: more than the requests Ray lets in at once
 # Put first on the PYTHONPATH of Ray's processes: see the module's docstring.
