@@ -91,6 +91,7 @@ def test_benchmark_covers_eager_and_every_ort_level(model, example, legacy_file)
     assert torch.get_num_threads() == threads_before  # restored after timing
 
 
-def test_a_benchmark_session_sleeps_between_runs(legacy_file):
-    sess = ox.session(legacy_file, threads=1, spinning=False)
-    assert sess.get_session_options().get_session_config_entry("session.intra_op.allow_spinning") == "0"
+def test_a_benchmark_session_sleeps_and_frees_between_runs(legacy_file):
+    options = ox.session(legacy_file, threads=1, spinning=False, arena=False).get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert not options.enable_cpu_mem_arena

@@ -154,8 +154,9 @@ def benchmark(
     eager = torch_runner(model)
     fns = {"torch eager": lambda: eager(example)}
     for level in ORT_LEVELS:
-        # no spinning: a session's idle threads must not take the cores of the runtime timed next
-        run = ort_runner(session(onnx_path, threads=threads, level=level, spinning=False))
+        # The runtimes take turns: a session's idle threads must not spin on the cores of the next one,
+        # and four sessions must not each keep their largest activations between turns (no arena).
+        run = ort_runner(session(onnx_path, threads=threads, level=level, spinning=False, arena=False))
         fns[f"ORT {level}"] = lambda run=run: run(example)
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)

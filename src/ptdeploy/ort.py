@@ -20,17 +20,21 @@ ORT_LEVELS = {
 
 
 def session(
-    path: Path, threads: int | None = None, level: str = "all", spinning: bool = True
+    path: Path, threads: int | None = None, level: str = "all", spinning: bool = True, arena: bool = True
 ) -> onnxruntime.InferenceSession:
     """An ONNX Runtime session on the CPU provider, optionally pinned to a thread count.
 
     ``spinning=False``: the session's worker threads sleep as soon as a run is done instead of spinning
     for a while (ONNX Runtime's default, which saves a wake-up when runs follow each other closely). When
     several runtimes take turns on the same cores, as in a benchmark, spinning threads slow the next one.
+    ``arena=False``: intermediate results are allocated for each run and freed after it, as PyTorch eager
+    does, instead of being kept in the session's memory arena between runs (faster, but several sessions
+    side by side each hold their largest activations).
     """
     options = onnxruntime.SessionOptions()
     if not spinning:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.enable_cpu_mem_arena = arena
     options.graph_optimization_level = ORT_LEVELS[level]
     options.log_severity_level = 3  # errors only: keep notebook stderr stable
     if threads is not None:
