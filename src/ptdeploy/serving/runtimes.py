@@ -44,9 +44,8 @@ def onnx_path(classifier: str = DEFAULT_CLASSIFIER, folder: Path | None = None) 
         raise ValueError(f"unknown classifier {classifier!r}; choose one of {sorted(WEIGHTS_PACKAGE)}")
     package = WEIGHTS_PACKAGE[classifier]
     key = f"{classifier} torch {version('torch')} {package} {version(package)} opset {ONNX_OPSET}"
-    return (
-        folder or output_dir("onnx")
-    ) / f"{classifier}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.onnx"
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return (folder or output_dir("onnx")) / f"{classifier}-{digest}.onnx"
 
 
 def export(classifier: str, path: Path) -> Path:
