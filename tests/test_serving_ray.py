@@ -72,7 +72,8 @@ def test_replicas_are_sized_from_the_machine(monkeypatch):
     for cpus, wanted, fit in [(1, 2, 1), (2, 2, 2), (4, 2, 2), (4, 8, 4)]:
         monkeypatch.setattr(resources, "usable_cpus", lambda cpus=cpus: cpus)
         assert ray_app.replicas_that_fit(wanted, 1)[0] == fit
-    monkeypatch.setattr(resources, "usable_memory", lambda: 2 * 2**30)  # a Binder: 2 GB
+    # memory for Ray's own processes and one replica, not two
+    monkeypatch.setattr(resources, "usable_memory", lambda: (ray_app.RAY_MB + ray_app.MB_PER_REPLICA) * 2**20)
     assert ray_app.replicas_that_fit(2, 1)[0] == 1
 
 
