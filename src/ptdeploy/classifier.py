@@ -12,7 +12,7 @@ from PIL import Image
 from torchvision import transforms
 
 # ImageNet's labels and statistics live in a module without torch, for the service (ptdeploy.imagenet).
-from ptdeploy.imagenet import CROP, IMAGENET_MEAN, IMAGENET_STD, RESIZE_SIDE, imagenet_labels
+from ptdeploy.imagenet import CROP, IMAGENET_MEAN, IMAGENET_STD, RESIZE_SIDE, imagenet_labels, top_k
 
 DEFAULT = "efficientnet_lite0"
 
@@ -53,12 +53,9 @@ class Classifier:
         return self.rank(self.model(batch), k)
 
     def rank(self, logits: torch.Tensor, k: int = 5) -> list[list[tuple[str, str, float]]]:
-        """The same from logits computed elsewhere (another runtime): (wnid, name, probability)."""
-        values, indices = logits.softmax(dim=1).topk(k, dim=1)
-        return [
-            [(*self.labels[i], p) for i, p in zip(idx.tolist(), val.tolist())]
-            for idx, val in zip(indices, values)
-        ]
+        """The same from logits computed elsewhere (another runtime): (wnid, name, probability).
+        One implementation with the service's, which runs without torch (``ptdeploy.imagenet.top_k``)."""
+        return top_k(logits.detach().numpy(), k)
 
 
 def tutorial_transform() -> transforms.Compose:
