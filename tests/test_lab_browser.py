@@ -72,6 +72,11 @@ def user_settings(config_dir: Path) -> None:
     (config_dir / "jupyter_server_config.json").write_text(json.dumps(checkpoints))
 
 
+# JupyterLab's debugger panel logs this when the next notebook opens before its kernel answered the
+# panel's state request; it is Lab's own bookkeeping (seen once in CI), not a problem of a notebook.
+LAB_OWN = "Could not restore the debugger state: Canceled future for debug_request"
+
+
 def check_notebook(page, path: Path) -> list[str]:
     """Open ``path`` from the file browser and check it as it stands; returns what is wrong."""
     page.locator(".jp-DirListing-item", has_text=path.name).dblclick()
@@ -156,7 +161,14 @@ def test_lab_opens_every_notebook_and_runs_a_cell(tmp_path):
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
             try:
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                page.on("console", lambda m: m.type == "error" and problems.append(f"{current[0]}: {m.text}"))
+                page.on(
+                    "console",
+                    lambda m: (
+                        m.type == "error"
+                        and LAB_OWN not in m.text
+                        and problems.append(f"{current[0]}: {m.text}")
+                    ),
+                )
                 page.on("pageerror", lambda e: problems.append(f"{current[0]}: {e}"))
                 page.goto(f"{server.url}/lab/tree/notebooks?token={TOKEN}")
                 listing = page.locator(".jp-DirListing-item", has_text=".ipynb")
