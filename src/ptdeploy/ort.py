@@ -44,6 +44,11 @@ def session(
 
 
 def ort_runner(sess: onnxruntime.InferenceSession) -> Callable[[np.ndarray], np.ndarray]:
-    """A function array -> array that runs the session's single input and first output."""
+    """A function array -> array that runs the session's single input and first output.
+
+    The output is copied: ONNX Runtime returns a view into the session's memory arena, and that view
+    would keep the whole arena (all of the run's intermediate results) alive for as long as it lives,
+    even after the session itself is gone.
+    """
     name = sess.get_inputs()[0].name
-    return lambda x: sess.run(None, {name: x})[0]
+    return lambda x: sess.run(None, {name: x})[0].copy()
