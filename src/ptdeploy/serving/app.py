@@ -8,6 +8,7 @@ from importlib.resources import files
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from ptdeploy.imagenet import DEFAULT_CLASSIFIER
 from ptdeploy.serving.admission import Busy
 from ptdeploy.serving.images import BadImage, decode_image
 
@@ -16,7 +17,7 @@ log = logging.getLogger(__name__)
 # Every setting the service reads. Override with create_app({...}) or with environment
 # variables PTDEPLOY_<NAME> (values parsed as JSON, e.g. PTDEPLOY_BATCHING=false).
 DEFAULTS = {
-    "CLASSIFIER": "efficientnet_lite0",
+    "CLASSIFIER": DEFAULT_CLASSIFIER,
     "MAX_CONTENT_LENGTH": 10 * 1024 * 1024,  # whole request, bytes -> 413 above
     # Checked from the header, before decoding -> 413 above. 40 MP admits every common camera's
     # photos (phones 12-50 MP, most cameras 24-45 MP) and refuses only what no 224-px model needs.

