@@ -2,10 +2,12 @@
 checks of the stored notebooks themselves are unit tests in test_notebook_outputs.py)."""
 
 import nbformat
+import psutil
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from ptdeploy.notebooks import execute, stale_output_problems
+from ptdeploy.servetools import process
 
 
 def test_run_reports_the_peak_memory_of_the_kernel(tmp_path):
@@ -80,5 +82,28 @@ def test_a_stored_error_fails(tmp_path):
     path = tmp_path / "broken.ipynb"
     nbformat.write(nb, path)
     result, executed = execute(path)
-    assert not result.ok and "ZeroDivisionError" in result.error
+    assert not result.ok and result.error == "ZeroDivisionError: division by zero"  # no terminal colours
     assert stale_output_problems(executed) == ["stored error output in code cell(s) [0]"]
+
+
+def test_a_notebook_that_fails_halfway_leaves_no_server_running(tmp_path):
+    # Its last cell, the one that would stop the server, never runs: the kernel's shutdown stops it.
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "import sys\nfrom ptdeploy.servetools import process\n"
+            "command = [sys.executable, '-m', 'http.server', '{port}', '--bind', '127.0.0.1']\n"
+            "server = process.start(command, ready_path='/', any_answer=True)\n"
+            "print(server.port, server.process.pid)"
+        ),
+        nbformat.v4.new_code_cell("raise RuntimeError('halfway')"),
+        nbformat.v4.new_code_cell("server.stop()"),
+    ]
+    path = tmp_path / "server.ipynb"
+    nbformat.write(nb, path)
+    result, executed = execute(path)
+    assert result.error == "RuntimeError: halfway"
+    port, pid = map(int, executed.cells[0].outputs[0].text.split())
+    assert process.port_is_free(port)
+    assert not psutil.pid_exists(pid)

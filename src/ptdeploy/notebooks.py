@@ -7,6 +7,7 @@
 
 import argparse
 import json
+import re
 import sys
 import tempfile
 import time
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     import nbformat  # imported where used: it takes seconds (see read_plain)
 
 CELL_TIMEOUT_S = 1200
+ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def all_notebooks() -> list[Path]:
@@ -89,7 +91,9 @@ def execute(path: Path) -> "tuple[RunResult, nbformat.NotebookNode]":
                 # the kernel outlives the run (and says "Parent appears to have exited" when Python ends).
                 client.execute(cleanup_kc=True)
             except CellExecutionError as exc:
-                error = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+                # the traceback's last line, without the terminal colours IPython gives it
+                text = ANSI_COLOUR.sub("", str(exc)).strip()
+                error = text.splitlines()[-1] if text else type(exc).__name__
             except Exception as exc:  # a dead kernel or a timeout: report it, run the next notebook
                 error = f"{type(exc).__name__}: {exc}"
     seconds = time.perf_counter() - start

@@ -1,8 +1,11 @@
 """Start a server as a child process on a free loopback port, wait until it answers, stop it cleanly.
 
 Used by the notebook, the tests and the benchmark, so all of them talk to a real server over HTTP.
+A server still running when Python exits is stopped then: a notebook that fails halfway never reaches
+the cell that stops its server, but its kernel's shutdown does.
 """
 
+import atexit
 import os
 import signal
 import socket
@@ -18,6 +21,7 @@ import requests
 from ptdeploy.paths import REPO_ROOT
 
 GUNICORN_CONF = "python:ptdeploy.serving.gunicorn_conf"
+_running: set["Server"] = set()  # started and not stopped yet
 
 
 def free_port() -> int:
@@ -43,6 +47,7 @@ class Server:
         self.url = f"http://127.0.0.1:{port}"
         self.log = log
         self.returncode: int | None = None
+        _running.add(self)
 
     def stop(self, timeout: float = 20) -> int:
         """SIGTERM to the server, wait; returns its exit code.
@@ -50,6 +55,7 @@ class Server:
         Then whatever it started and left behind (the server runs in its own process group;
         LitServe's worker processes, for one, outlive their parent) gets SIGTERM, then SIGKILL.
         """
+        _running.discard(self)
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -114,6 +120,12 @@ def start(
     except BaseException:
         server.stop()  # whatever went wrong (Ctrl-C too), leave no server and no children behind
         raise
+
+
+@atexit.register
+def _stop_leftovers() -> None:
+    for server in list(_running):
+        server.stop(timeout=5)
 
 
 @contextmanager
