@@ -124,5 +124,6 @@ def test_calibration_batches_are_normalised_224_images():
 
 def test_evaluation_images_are_many_and_kept_out_of_calibration():
     images = quantize.evaluation_images()
-    assert images.shape == (8 * len(quantize.EVALUATION_PHOTOS), 3, 224, 224) and len(images) >= 40
+    views = len(quantize.EVALUATION_VIEWS)
+    assert images.shape == (views * len(quantize.EVALUATION_PHOTOS), 3, 224, 224) and len(images) >= 40
     assert not set(quantize.EVALUATION_PHOTOS) & set(bundled_photos())

@@ -233,8 +233,22 @@ def evaluation_photos() -> dict[str, Image.Image]:
     return {name: Image.fromarray(arrays[name]).convert("RGB") for name in EVALUATION_PHOTOS}
 
 
+# What evaluation_views() makes of each photo, in its order.
+EVALUATION_VIEWS = (
+    "whole",
+    "mirrored",
+    "top-left crop",
+    "top-right crop",
+    "bottom-left crop",
+    "bottom-right crop",
+    "small centre crop",
+    "centre crop, mirrored",
+)
+
+
 def evaluation_views(photo: Image.Image) -> list[Image.Image]:
-    """Eight views of a photo: whole, mirrored, four corner crops, a centre crop and its mirror image."""
+    """The EVALUATION_VIEWS of a photo: whole, mirrored, four corner crops, a small centre crop and a
+    larger one mirrored."""
     from torchvision.transforms import functional
 
     w, h = photo.size
