@@ -1,4 +1,4 @@
-"""Put first on the PYTHONPATH of the Ray processes that ``ray_app.start()`` launches; Python imports it
+"""Put first on the PYTHONPATH of the Ray processes that ``ray_app.start_ray()`` launches; Python imports it
 at start-up (``site``), and nothing else here ships a sitecustomize.
 
 Every Ray process imports jsonschema, and jsonschema imports the optional ``rfc3987_syntax`` whenever it is
