@@ -6,25 +6,30 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 JOBS   ?= 2
-# pytest --nbval over the notebooks: outputs compared after the sanitizers in notebooks/sanitize.cfg
-NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
+# pytest --nbval over the notebooks. conftest.py adds what plain `pytest --nbval` needs: the sanitizers in
+# notebooks/sanitize.cfg and a kernel in this venv. -rs lists what was skipped, and why.
+NBVAL  := --nbval -rs
+# Another machine's profile, for make test-portable: one core, and instruction sets capped below this
+# CPU's (ATen's vector kernels off, oneDNN and MKL at AVX, OpenBLAS at Sandy Bridge). Checked outputs
+# must not change.
+PORTABLE := taskset -c 0 env ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=AVX \
+	MKL_ENABLE_INSTRUCTIONS=AVX OPENBLAS_CORETYPE=SandyBridge
 # Notebooks to run or refresh; default: all of them.
 NB     ?=
-# Debian's Chromium, for notebook 01's browser test (rule below)
-CHROMIUM := /usr/bin/chromium
-# Debian's nginx, in front of gunicorn in `make serve` (rule below)
-NGINX    := /usr/sbin/nginx
-# Debian's wrk, the load generator of `make bench-serve` (rule below)
-WRK      := /usr/bin/wrk
+# System programs (nginx, cmake, Chromium, wrk): one list, system-packages.txt, also Binder's apt.txt.
+# Standard library only, so it runs with the system Python before the venv exists.
+SYSTEM   := PYTHONPATH=src $(PYTHON) -m ptdeploy.system_packages
 
-.PHONY: help setup run test test-fast test-unit test-notebooks refresh check-outputs lab assets clean lint format
-.PHONY: serve serve-direct serve-ray bench-serve chromium nginx
+.PHONY: help setup run test test-fast test-unit test-notebooks test-portable refresh check-outputs lab assets
+.PHONY: clean lint format
+.PHONY: serve serve-direct serve-ray bench-serve system-packages system-packages-tests
 .PHONY: cpp gpu-record
 
 help:
 	@echo "make run       execute every notebook headless (into outputs/executed/) and print a summary"
 	@echo "make test      lint, then every test: unit, integration, slow (pytest --nbval over every notebook)"
 	@echo "make test-fast the unit tests only (pytest -m unit; no server, C++ build, browser or notebook)"
+	@echo "make test-portable  pytest --nbval over the notebooks on one core with capped instruction sets"
 	@echo "make lint      ruff: lint and format check (code, tests, scripts, notebooks)"
 	@echo "make format    ruff: format and apply safe fixes"
 	@echo "make refresh   re-execute notebooks in place to refresh their stored outputs (NB=path to pick one)"
@@ -45,12 +50,12 @@ $(STAMP): requirements.txt pyproject.toml
 
 setup: $(STAMP)
 
-run: $(STAMP)
+run: $(STAMP) system-packages
 	$(BIN)/python -m ptdeploy.notebooks run $(NB)
 
 # Unit tests and notebooks in one pytest run, spread over $(JOBS) workers; loadscope keeps each
 # notebook's cells together on one worker, in order.
-test: lint $(CHROMIUM) $(NGINX)
+test: lint system-packages-tests
 	$(BIN)/python -m pytest $(NBVAL) -n $(JOBS) --dist loadscope
 
 # ruff reads pyproject.toml ([tool.ruff]); notebooks are linted and formatted too.
@@ -70,10 +75,14 @@ test-fast: $(STAMP)
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest tests
 
-test-notebooks: $(STAMP)
+test-notebooks: $(STAMP) system-packages
 	$(BIN)/python -m pytest $(NBVAL) -n $(JOBS) --dist loadscope notebooks
 
-refresh: $(STAMP)
+# The notebooks' checked outputs must hold on other machines too: one core, older instruction sets.
+test-portable: $(STAMP) system-packages
+	$(PORTABLE) $(BIN)/python -m pytest $(NBVAL) notebooks
+
+refresh: $(STAMP) system-packages
 	$(BIN)/python -m ptdeploy.notebooks refresh $(NB)
 	$(BIN)/python -m ptdeploy.notebooks check $(NB)
 
@@ -84,34 +93,28 @@ check-outputs: $(STAMP)
 # settings (lab/overrides.json) merged into the venv, src/ on the kernels' PYTHONPATH. LAB_TOKEN: a fixed token.
 LAB_HOST ?= 127.0.0.1
 LAB_PORT ?= 8888
-lab: $(STAMP)
+lab: $(STAMP) system-packages
 	$(BIN)/python -m ptdeploy.lab --host $(LAB_HOST) --port $(LAB_PORT)
 
 assets: $(STAMP)
 	$(BIN)/python -m ptdeploy.assets
 
 # Notebook 03's C++ programs (cpp/), built with CMake against the venv's torch wheel.
-cpp: $(STAMP)
+cpp: $(STAMP) system-packages
 	$(BIN)/python -m ptdeploy.cpp_build
 
 # On a machine with a CUDA GPU: the recordings notebooks 03, 06 and 07 read (data/gpu/, a few minutes).
 gpu-record: $(STAMP)
 	$(BIN)/python scripts/gpu_record.py
 
-# Notebook 01's browser test drives Debian's Chromium (playwright's own browser download is not used).
-# Installed only when missing; needs root (apt-get).
-$(CHROMIUM):
-	apt-get update && apt-get install -y chromium chromium-driver
+# What the notebooks run (cmake, g++, nginx), and for the tests also Chromium (the browser tests drive
+# Debian's, never `playwright install`) and wrk. Only what is missing is installed, with apt-get (through
+# sudo when not root); without apt-get it stops and names what to install.
+system-packages:
+	@$(SYSTEM) install notebooks
 
-chromium: $(CHROMIUM)
-
-$(NGINX):
-	apt-get update && apt-get install -y nginx
-
-nginx: $(NGINX)
-
-$(WRK):
-	apt-get update && apt-get install -y wrk
+system-packages-tests:
+	@$(SYSTEM) install notebooks tests
 
 # Notebook 01: the classifier service. nginx (src/ptdeploy/serving/nginx.conf) buffers each request and
 # cuts off slow clients, then hands it to gunicorn (src/ptdeploy/serving/gunicorn_conf.py) on a Unix
@@ -121,11 +124,11 @@ SERVE_PORT    ?= 5000
 SERVE_WORKERS ?= 1
 SERVE_THREADS ?= 8
 # MALLOC_ARENA_MAX=2: glibc otherwise keeps up to 8 malloc arenas per core for the worker's threads,
-# which holds on to memory (measured: ~1070 MB vs ~900 MB per worker after 2000 requests).
+# each of which keeps freed memory for itself: two are enough for a worker that waits on its runtime.
 SERVE_ENV = MALLOC_ARENA_MAX=2 PTDEPLOY_HOST=$(SERVE_HOST) PTDEPLOY_PORT=$(SERVE_PORT) \
 	PTDEPLOY_WORKERS=$(SERVE_WORKERS) PTDEPLOY_THREADS=$(SERVE_THREADS)
 
-serve: $(STAMP) $(NGINX)
+serve: $(STAMP) system-packages
 	$(SERVE_ENV) exec $(BIN)/python -m ptdeploy.serving.proxy
 
 # gunicorn alone, listening on SERVE_HOST:SERVE_PORT itself: slow clients can tie up its threads.
@@ -141,7 +144,7 @@ serve-ray: $(STAMP)
 	$(SERVE_ENV) PTDEPLOY_REPLICAS=$(SERVE_REPLICAS) exec $(BIN)/python -m ptdeploy.serving.ray_app
 
 # BENCH_ARGS, e.g. "--rounds 2 --save data/bench/serve.json" (what notebook 01 plots)
-bench-serve: $(STAMP) $(NGINX) $(WRK)
+bench-serve: $(STAMP) system-packages-tests
 	$(BIN)/python scripts/bench_serve.py $(BENCH_ARGS)
 
 clean:

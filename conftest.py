@@ -12,8 +12,11 @@ The markers are registered in pyproject.toml and ``--strict-markers`` rejects an
 """
 
 import gc
+from pathlib import Path
 
 import pytest
+
+SANITIZERS = Path(__file__).parent / "notebooks" / "sanitize.cfg"
 
 INTEGRATION_FILES = {
     "test_serving_http.py",
@@ -28,12 +31,25 @@ INTEGRATION_FILES = {
 # test_serving_runtimes exports the classifier to TorchScript and ONNX (tens of seconds of CPU).
 # test_serving_ray starts a local Ray instance and two replicas (~45 s here, up to minutes when busy).
 SLOW_FILES = {
+    "test_plain_nbval.py",
     "test_serving_browser.py",
     "test_bench_serve.py",
     "test_serving_runtimes.py",
     "test_serving_ray.py",
     "test_lab_browser.py",
 }
+
+
+def pytest_configure(config):
+    """Plain ``pytest --nbval`` (or ``--nbval-lax``) checks the notebooks as ``make test`` does: with the
+    project's sanitizers, in this Python environment. Either choice, given on the command line, wins."""
+    option = config.option
+    if not (getattr(option, "nbval", False) or getattr(option, "nbval_lax", False)):
+        return  # nbval is off or not even loaded (make test-fast): nothing to do
+    if option.nbval_sanitize_with is None and option.sanitize_with is None:
+        option.nbval_sanitize_with = str(SANITIZERS)
+    if option.nbval_kernel_name is None and not option.current_env:
+        option.nbval_current_env = True
 
 
 def pytest_ignore_collect(collection_path, config):
@@ -44,9 +60,19 @@ def pytest_ignore_collect(collection_path, config):
 
 
 def pytest_collection_modifyitems(items):
+    skips = {}  # notebook -> {tag: entry} of the sections this machine skips (notebooks/skipped.toml)
     for item in items:
         if item.path.suffix == ".ipynb":
             item.add_marker(pytest.mark.slow)
+            if item.path.name not in skips:
+                from ptdeploy.notebooks import skipped_here
+
+                skips[item.path.name] = skipped_here(item.path.name)
+            tags = getattr(item, "cell", {}).get("metadata", {}).get("tags", [])
+            for tag in tags:
+                if tag in skips[item.path.name]:
+                    entry = skips[item.path.name][tag]
+                    item.add_marker(pytest.mark.skip(reason=f"on a {entry.when}: {entry.reason}"))
         if item.path.name in INTEGRATION_FILES:
             item.add_marker(pytest.mark.integration)
         if item.path.name in SLOW_FILES:

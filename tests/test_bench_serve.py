@@ -1,15 +1,8 @@
 """The serving benchmark's machinery: wrk drives a real server, results have what the notebook reads."""
 
 import json
-import shutil
-
-import pytest
 
 from ptdeploy.servetools import bench
-
-pytestmark = pytest.mark.skipif(
-    shutil.which("wrk") is None, reason="needs wrk (`make bench-serve` installs it)"
-)
 
 
 def test_one_server_one_concurrency(tmp_path):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from ptdeploy import lab
+from ptdeploy import lab, system_packages
 from ptdeploy.paths import REPO_ROOT
 from ptdeploy.servetools import process
 
@@ -87,7 +87,7 @@ NOBODY = 65534
 
 @pytest.mark.integration  # starts a real JupyterLab server
 @pytest.mark.skipif(
-    os.getuid() != 0 or not shutil.which("setpriv"), reason="needs root, to drop to another uid"
+    os.getuid() != 0 or not system_packages.find("setpriv"), reason="needs root, to drop to another uid"
 )
 def test_lab_starts_as_a_normal_user():
     """Started as uid 65534 (no --allow-root), Lab answers and prints its URL with the generated token."""

@@ -107,3 +107,27 @@ def test_a_notebook_that_fails_halfway_leaves_no_server_running(tmp_path):
     port, pid = map(int, executed.cells[0].outputs[0].text.split())
     assert process.port_is_free(port)
     assert not psutil.pid_exists(pid)
+
+
+def test_kernel_stderr_goes_to_a_log_and_skipped_sections_do_not_run(tmp_path, monkeypatch, capfd):
+    import ptdeploy.notebooks as runner
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [
+        nbformat.v4.new_code_cell("import os\nos.write(2, b'said by a C library\\n')"),
+        nbformat.v4.new_code_cell("raise RuntimeError('should have been skipped')"),
+    ]
+    nb.cells[1].metadata["tags"] = ["needs-big"]
+    path = tmp_path / "00_skips.ipynb"
+    nbformat.write(nb, path)
+    entry = runner.Skip(path.name, "needs-big", "small machine", "too big for this machine here")
+    monkeypatch.setattr(runner, "skip_list", lambda: [entry])
+    monkeypatch.setitem(runner.CONDITIONS, "small machine", lambda: True)
+    result, executed = execute(path, progress=False)
+    assert result.ok, result.error
+    assert result.skipped == ["1 cells tagged needs-big on a small machine: too big for this machine here"]
+    assert executed.cells[1].metadata["tags"] == ["needs-big"]  # the runner's own tag is gone again
+    assert result.kernel_log.read_text() == "said by a C library\n"
+    assert "said by a C library" not in capfd.readouterr().err  # not on the terminal
+    result.kernel_log.unlink()

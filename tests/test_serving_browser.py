@@ -1,14 +1,15 @@
-"""The upload page in a real headless Chromium (Debian's /usr/bin/chromium, driven by playwright)."""
+"""The upload page in a real headless Chromium (Debian's, driven by playwright)."""
 
 import sys
-from pathlib import Path
 
 import pytest
 
+from ptdeploy import system_packages
 from ptdeploy.paths import CAT_JPG
 from ptdeploy.servetools import process
 
-CHROMIUM = Path("/usr/bin/chromium")  # `make test` installs it (Makefile rule); never `playwright install`
+# Debian's Chromium, installed by `make test` (system-packages.txt); never `playwright install`.
+CHROMIUM = system_packages.find("chromium")
 ARGS = [
     "--headless",
     "--no-sandbox",
@@ -21,7 +22,7 @@ ARGS = [
 
 
 @pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="needs Debian's chromium: `make chromium` (run by `make test`)"
+    CHROMIUM is None, reason="needs chromium: `make system-packages-tests` (run by `make test`)"
 )
 def test_upload_page_classifies_the_cat():
     from playwright.sync_api import expect, sync_playwright
@@ -29,7 +30,7 @@ def test_upload_page_classifies_the_cat():
     proxy = [sys.executable, "-m", "ptdeploy.serving.proxy"]  # `make serve`: nginx + gunicorn
     with process.running(proxy, env={"PTDEPLOY_LOG_LEVEL": "warning"}, timeout=300) as server:
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             try:
                 page = browser.new_page()
                 external = []  # the page must not fetch anything from outside the server

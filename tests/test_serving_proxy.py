@@ -1,7 +1,6 @@
 """nginx in front of gunicorn (`make serve`): slow clients cannot take the service down."""
 
 import os
-import shutil
 import signal
 import socket
 import sys
@@ -12,10 +11,6 @@ import requests
 
 from ptdeploy.paths import CAT_JPG
 from ptdeploy.servetools import process
-
-pytestmark = pytest.mark.skipif(
-    shutil.which("nginx") is None, reason="needs nginx (`make test` installs Debian's package)"
-)
 
 CAT = CAT_JPG.read_bytes()
 PROXY = [sys.executable, "-m", "ptdeploy.serving.proxy"]

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch.utils
 
+from ptdeploy import system_packages
 from ptdeploy.paths import REPO_ROOT
 from ptdeploy.resources import small_machine
 
@@ -91,18 +92,17 @@ def cmake(*args: str, echo: bool = True, check: bool = True, timeout: float = CM
     if echo:
         print("$ cmake", " ".join(args).replace(str(REPO_ROOT), "<repo>"), flush=True)
     try:
-        proc = subprocess.Popen(
-            ["cmake", *args],
-            cwd=REPO_ROOT,
-            text=True,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, so a timeout also stops the compilers
-        )
-    except FileNotFoundError:
-        raise CppBuildError(
-            "cmake is not installed (CMake >= 3.18 and a C++20 compiler are needed)"
-        ) from None
+        executable = system_packages.require("cmake")
+    except system_packages.MissingProgram as exc:
+        raise CppBuildError(str(exc)) from None
+    proc = subprocess.Popen(
+        [executable, *args],
+        cwd=REPO_ROOT,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group, so a timeout also stops the compilers
+    )
     timer = threading.Timer(timeout, os.killpg, (proc.pid, signal.SIGKILL))
     timer.start()
     lines = []

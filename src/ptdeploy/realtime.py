@@ -11,7 +11,6 @@ stale ones, so a slow model never works on an old picture. ``main`` is the comma
 
 import argparse
 import functools
-import os
 import queue
 import statistics
 import threading
@@ -23,6 +22,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ptdeploy.frames import SOURCES, bgr_to_rgb, camera_transform, open_capture, resize_frame
+from ptdeploy.resources import usable_cpus
 
 
 class FpsLogger:
@@ -149,14 +149,12 @@ class FrameReader(threading.Thread):
         self.stopping.set()
 
 
-def cores() -> int:
-    """CPU cores this process may run on."""
-    return len(os.sched_getaffinity(0))
+def pipelined_threads(cpus: int | None = None) -> int:
+    """Model threads for the pipelined loop: CPUs - 1, leaving one to the reader thread (at least 1).
 
-
-def pipelined_threads() -> int:
-    """Model threads for the pipelined loop: cores - 1, leaving a core to the reader thread (at least 1)."""
-    return max(cores() - 1, 1)
+    ``cpus`` defaults to what this process may really use (``usable_cpus``: a container's limit, not the
+    host's cores, which is what the affinity mask shows on Binder)."""
+    return max((usable_cpus() if cpus is None else cpus) - 1, 1)
 
 
 @torch.no_grad()

@@ -26,12 +26,12 @@ import requests
 import torch
 from tqdm.auto import tqdm
 
+from ptdeploy import system_packages
 from ptdeploy.paths import CAT_JPG, REPO_ROOT, output_dir
 from ptdeploy.resources import usable_cpus
 from ptdeploy.servetools import TUTORIAL_APP, process
 
 CORES = usable_cpus()  # CPU_LIMIT / cgroup quota / affinity: what this machine really gives us
-WRK = shutil.which("wrk") or "/usr/bin/wrk"
 
 # wrk's script: a multipart POST of the file named by BENCH_FILE, and a JSON summary when done.
 WRK_SCRIPT = r"""
@@ -134,7 +134,17 @@ def wrk(url: str, concurrency: int, seconds: float) -> dict:
     """Drive ``url`` with wrk for ``seconds`` at ``concurrency`` connections; its summary as a dict."""
     script = output_dir("bench_serve") / "multipart.lua"
     script.write_text(WRK_SCRIPT)
-    cmd = [WRK, "-t1", f"-c{concurrency}", f"-d{seconds:g}s", "--timeout", "30s", "-s", str(script), url]
+    cmd = [
+        system_packages.require("wrk"),
+        "-t1",
+        f"-c{concurrency}",
+        f"-d{seconds:g}s",
+        "--timeout",
+        "30s",
+        "-s",
+        str(script),
+        url,
+    ]
     env = dict(os.environ, BENCH_FILE=str(CAT_JPG))
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=seconds + 60, check=True)
     line = next(line for line in out.stdout.splitlines() if line.startswith("BENCH "))

@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ from ptdeploy.paths import REPO_ROOT
 
 GUNICORN_CONF = "python:ptdeploy.serving.gunicorn_conf"
 _running: set["Server"] = set()  # started and not stopped yet
+LAST_LINES = 5  # of a server's output, quoted when it exits before it is ready
 
 
 def free_port() -> int:
@@ -91,7 +93,8 @@ def start(
     port = port or free_port()
     extra = {key: value.replace("{port}", str(port)) for key, value in (env or {}).items()}
     full_env = {**os.environ, "PTDEPLOY_PORT": str(port), "PYTHONUNBUFFERED": "1", **extra}
-    out = open(log, "w") if log else subprocess.DEVNULL
+    # Without a log file the output still goes to a scratch file, to say why a server died at start.
+    out = open(log, "w") if log else tempfile.TemporaryFile("w+")
     process = subprocess.Popen(
         [part.replace("{port}", str(port)) for part in command],
         env=full_env,
@@ -100,14 +103,16 @@ def start(
         stderr=subprocess.STDOUT,
         start_new_session=True,  # its own process group, so stop() can clean up its children
     )
-    if log:
-        out.close()  # the child has its own copy
     server = Server(process, port, log)
     deadline = time.monotonic() + timeout
     try:
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"server exited with code {process.returncode} before it was ready")
+                out.seek(0)
+                last = "".join(out.read().splitlines(keepends=True)[-LAST_LINES:]).rstrip()
+                raise RuntimeError(
+                    f"server exited with code {process.returncode} before it was ready; it said:\n{last}"
+                )
             try:
                 answer = requests.get(server.url + ready_path, timeout=2)
                 if answer.ok or any_answer:
@@ -120,6 +125,8 @@ def start(
     except BaseException:
         server.stop()  # whatever went wrong (Ctrl-C too), leave no server and no children behind
         raise
+    finally:
+        out.close()  # the child has its own copy
 
 
 @atexit.register

@@ -6,14 +6,13 @@ nginx listens on PTDEPLOY_HOST:PTDEPLOY_PORT (127.0.0.1:5000 by default) and buf
 before gunicorn sees it (see nginx.conf beside this file); gunicorn listens on a Unix socket under
 outputs/nginx/ that nothing else uses. One process supervises both: SIGTERM or Ctrl-C stops both
 cleanly (exit 0), and if either dies the other is stopped too (exit 1). nginx comes from the system
-(Debian's package, which the Makefile installs); its configuration, pid, temp files and logs all
+(system-packages.txt: the Makefile installs it); its configuration, pid, temp files and logs all
 live under outputs/nginx/, so it runs as root and as a normal user.
 """
 
 import grp
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,6 +20,7 @@ import time
 from importlib.resources import files
 from pathlib import Path
 
+from ptdeploy import system_packages
 from ptdeploy.paths import output_dir
 from ptdeploy.serving.app import DEFAULTS
 
@@ -97,9 +97,10 @@ def stop(proc: subprocess.Popen, sig: int) -> None:
 
 
 def main() -> int:
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    if not Path(nginx).exists():
-        print("nginx is not installed (Debian: apt-get install nginx; `make serve` does it)", file=sys.stderr)
+    try:
+        nginx = system_packages.require("nginx")
+    except system_packages.MissingProgram as exc:
+        print(exc, file=sys.stderr)
         return 1
     host = os.environ.get("PTDEPLOY_HOST", "127.0.0.1")
     port = os.environ.get("PTDEPLOY_PORT", "5000")
