@@ -20,7 +20,7 @@ NB     ?=
 # Standard library only, so it runs with the system Python before the venv exists.
 SYSTEM   := PYTHONPATH=src $(PYTHON) -m ptdeploy.system_packages
 
-.PHONY: help setup run test test-fast test-unit test-notebooks test-portable refresh check-outputs lab assets
+.PHONY: help setup run test test-fast test-notebooks test-portable refresh check-outputs lab assets
 .PHONY: clean lint format
 .PHONY: serve serve-direct serve-ray bench-serve system-packages system-packages-tests
 .PHONY: cpp gpu-record
@@ -51,7 +51,7 @@ $(STAMP): requirements.txt pyproject.toml
 setup: $(STAMP)
 
 run: $(STAMP) system-packages
-	$(BIN)/python -m ptdeploy.notebooks run $(NB)
+	$(BIN)/python -m ptdeploy.tools.notebooks run $(NB)
 
 # Unit tests and notebooks in one pytest run, spread over $(JOBS) workers; loadscope keeps each
 # notebook's cells together on one worker, in order.
@@ -67,13 +67,11 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# Test kinds (unit, integration, slow) come from conftest.py; see pyproject.toml's markers. The nbval and
-# Hypothesis plugins are left out: no unit test needs them, and they cost seconds of imports.
+# Test kinds come from the folders (tests/unit, tests/integration, tests/slow); see pyproject.toml's
+# markers. The nbval and Hypothesis plugins are left out: no unit test needs them, and they cost seconds
+# of imports.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -p no:nbval -p no:hypothesispytest -m unit tests
-
-test-unit: $(STAMP)
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest -p no:nbval -p no:hypothesispytest -m unit tests/unit
 
 test-notebooks: $(STAMP) system-packages
 	$(BIN)/python -m pytest $(NBVAL) -n $(JOBS) --dist loadscope notebooks
@@ -83,25 +81,25 @@ test-portable: $(STAMP) system-packages
 	$(PORTABLE) $(BIN)/python -m pytest $(NBVAL) notebooks
 
 refresh: $(STAMP) system-packages
-	$(BIN)/python -m ptdeploy.notebooks refresh $(NB)
-	$(BIN)/python -m ptdeploy.notebooks check $(NB)
+	$(BIN)/python -m ptdeploy.tools.notebooks refresh $(NB)
+	$(BIN)/python -m ptdeploy.tools.notebooks check $(NB)
 
 check-outputs: $(STAMP)
-	$(BIN)/python -m ptdeploy.notebooks check
+	$(BIN)/python -m ptdeploy.tools.notebooks check
 
-# JupyterLab on notebooks/ (src/ptdeploy/lab.py): --allow-root only when run as root, the project's Lab
+# JupyterLab on notebooks/ (src/ptdeploy/tools/lab.py): --allow-root only when run as root, the project's Lab
 # settings (lab/overrides.json) merged into the venv, src/ on the kernels' PYTHONPATH. LAB_TOKEN: a fixed token.
 LAB_HOST ?= 127.0.0.1
 LAB_PORT ?= 8888
 lab: $(STAMP) system-packages
-	$(BIN)/python -m ptdeploy.lab --host $(LAB_HOST) --port $(LAB_PORT)
+	$(BIN)/python -m ptdeploy.tools.lab --host $(LAB_HOST) --port $(LAB_PORT)
 
 assets: $(STAMP)
-	$(BIN)/python -m ptdeploy.assets
+	$(BIN)/python -m ptdeploy.tools.assets
 
 # Notebook 03's C++ programs (cpp/), built with CMake against the venv's torch wheel.
 cpp: $(STAMP) system-packages
-	$(BIN)/python -m ptdeploy.cpp_build
+	$(BIN)/python -m ptdeploy.lessons.cpp_build
 
 # On a machine with a CUDA GPU: the recordings notebooks 03, 06 and 07 read (data/gpu/, a few minutes).
 gpu-record: $(STAMP)
@@ -145,7 +143,7 @@ serve-ray: $(STAMP)
 
 # BENCH_ARGS, e.g. "--rounds 2 --save data/bench/serve.json" (what notebook 01 plots)
 bench-serve: $(STAMP) system-packages-tests
-	$(BIN)/python scripts/bench_serve.py $(BENCH_ARGS)
+	$(BIN)/python -m ptdeploy.tools.serving_bench $(BENCH_ARGS)
 
 clean:
 	rm -rf outputs cpp/build cpp/example-app/build .pytest_cache

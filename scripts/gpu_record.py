@@ -15,10 +15,8 @@ Without CUDA it says so and exits with status 1. It takes a few minutes on one G
 """
 
 import argparse
-import datetime
 import gzip
 import json
-import os
 import platform
 import shutil
 import statistics
@@ -34,28 +32,22 @@ import torch
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "src"))  # ptdeploy, when the package is not installed (a bare GPU box)
 
-from ptdeploy import cpp_build, profiling  # noqa: E402
+from ptdeploy.lessons import cpp_build, profiling  # noqa: E402
 from ptdeploy.resources import usable_cpus  # noqa: E402
+from ptdeploy.tools.provenance import stamp  # noqa: E402
 
 PARTS = ("profiler", "notebook", "trace", "cpp")
 
 
 def provenance() -> dict:
-    commit = os.environ.get("PTDEPLOY_COMMIT")
-    if not commit:
-        try:
-            commit = subprocess.run(
-                ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
-            ).stdout.strip()
-        except (OSError, subprocess.CalledProcessError):
-            commit = "unknown"
+    recorded = stamp()
     return {
         "gpu": torch.cuda.get_device_name(0),
         "torch": torch.__version__,
         "cuda": torch.version.cuda,
         "python": platform.python_version(),
-        "date": datetime.date.today().isoformat(),
-        "commit": commit,
+        "date": recorded["date"],
+        "commit": recorded["commit"],
         "command": "make gpu-record",
     }
 
@@ -121,7 +113,7 @@ def record_profiler(rounds: int = 3) -> dict:
 
 def run_notebook_06(out: Path) -> dict:
     """Execute notebook 06 end to end on the GPU (it picks CUDA when there is one); keep the result."""
-    from ptdeploy import notebooks
+    from ptdeploy.tools import notebooks
 
     path = REPO_ROOT / "notebooks" / "06_profiler.ipynb"
     result, executed = notebooks.execute(path)
@@ -189,7 +181,7 @@ def cpp_result(program: Path, model: Path, inputs: Path, labels: Path, device: s
 def record_cpp(work: Path) -> dict:
     from PIL import Image
 
-    from ptdeploy.classifier import load_classifier
+    from ptdeploy.lessons.classifier import load_classifier
     from ptdeploy.paths import CAT_JPG
 
     start = time.perf_counter()

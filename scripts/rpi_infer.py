@@ -4,10 +4,12 @@
     python scripts/rpi_infer.py --source synthetic --frames 100          # anywhere, no camera needed
     python scripts/rpi_infer.py --source camera --engine qnnpack         # on the Pi (64-bit OS)
 
-Same as `python -m ptdeploy.realtime`; see `--help` for the options.
+Same as `python -m ptdeploy.lessons.realtime`; see `--help` for the options. It stays a file of its own
+because the Pi story needs one: the tutorial runs a script on the Pi, and this is the one to copy there
+(with the ptdeploy package installed beside it).
 """
 
-from ptdeploy.realtime import main
+from ptdeploy.lessons.realtime import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

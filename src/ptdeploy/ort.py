@@ -1,7 +1,7 @@
 """ONNX Runtime on the CPU: a session with a chosen optimisation level and thread count, and a runner.
 
-Kept apart from ``ptdeploy.onnx_export`` (which needs PyTorch to export) so that the service can run an
-exported model without importing torch.
+Kept apart from ``ptdeploy.lessons.onnx_export`` (which needs PyTorch to export) so that the service can
+run an exported model without importing torch.
 """
 
 from collections.abc import Callable

@@ -8,49 +8,11 @@ from importlib.resources import files
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from ptdeploy.imagenet import DEFAULT_CLASSIFIER
 from ptdeploy.serving.admission import Busy
 from ptdeploy.serving.images import BadImage, decode_image
+from ptdeploy.serving.settings import app_settings
 
 log = logging.getLogger(__name__)
-
-# Every setting the service reads. Override with create_app({...}) or with environment
-# variables PTDEPLOY_<NAME> (values parsed as JSON, e.g. PTDEPLOY_BATCHING=false).
-DEFAULTS = {
-    "CLASSIFIER": DEFAULT_CLASSIFIER,
-    "MAX_CONTENT_LENGTH": 10 * 1024 * 1024,  # whole request, bytes -> 413 above
-    # Checked from the header, before decoding -> 413 above. 40 MP admits every common camera's
-    # photos (phones 12-50 MP, most cameras 24-45 MP) and refuses only what no 224-px model needs.
-    # It is no longer what bounds memory: a large JPEG decodes at 1/8 of its size (40 MP -> 0.6 MP),
-    # and other formats decode in full but inside DECODE_MEMORY_MB, so a 40 MP PNG (160 MB, Pillow
-    # keeps RGB as 4 bytes a pixel) waits until it can decode alone.
-    "MAX_IMAGE_PIXELS": 40_000_000,
-    "MAX_FILES": 16,  # images per request
-    # Per worker: decoded pixels in flight at most this many MB, in at most DECODE_SLOTS decodes at
-    # once (0: as many as the model's threads; decoding is CPU work too). DECODE_QUEUE more requests may
-    # wait up to DECODE_WAIT_S for room; beyond that -> 503 with Retry-After. 128 MB: one full-size
-    # decode of a phone photo (12-24 MP as PNG: 48-96 MB) at a time, next to any number of small or
-    # draft-decoded JPEGs (a 24 MP JPEG at 1/8 scale: 1.5 MB).
-    "DECODE_MEMORY_MB": 128,
-    "DECODE_SLOTS": 0,
-    "DECODE_QUEUE": 32,
-    "DECODE_WAIT_S": 10,
-    "TOP_K": 5,
-    "CONFIDENCE_THRESHOLD": 0.2,  # below: "confident": false and a message
-    # eager | torchscript | onnxruntime (ptdeploy.serving.runtimes). ONNX Runtime: the fastest on CPU
-    # measured here, ~3x eager PyTorch for this model (make bench-serve measures the service on each).
-    "RUNTIME": "onnxruntime",
-    # Dynamic batching across concurrent requests. Off: on a small CPU a batch costs as much per image
-    # as single images (the runtime already uses every core for one), so waiting for company only adds
-    # latency. Turn it on where a batch is cheaper per image (a GPU, many cores).
-    "BATCHING": False,
-    "MAX_BATCH_SIZE": 8,
-    "BATCH_LATENCY_MS": 5,  # how long a batch waits for company after its first image
-    # The model's intra-op threads, on PyTorch or ONNX Runtime (the name is older than the ONNX default).
-    # 0: ONNX Runtime gets one per usable CPU, PyTorch keeps its default.
-    "TORCH_THREADS": 0,
-    "LOAD_IN_BACKGROUND": True,  # answer /health (503) while the model loads
-}
 
 
 class ModelState:
@@ -80,11 +42,11 @@ class ModelState:
             from ptdeploy.serving.runtimes import load_runtime
 
             runtime = self.config["RUNTIME"]
-            threads = self.config["TORCH_THREADS"] or usable_cpus()
-            if runtime != "onnxruntime" and self.config["TORCH_THREADS"]:
+            threads = self.config["MODEL_THREADS"] or usable_cpus()
+            if runtime != "onnxruntime" and self.config["MODEL_THREADS"]:
                 import torch
 
-                torch.set_num_threads(self.config["TORCH_THREADS"])
+                torch.set_num_threads(self.config["MODEL_THREADS"])
             self.predictor = Predictor(
                 load_runtime(runtime, self.config["CLASSIFIER"], threads),
                 runtime,
@@ -128,13 +90,11 @@ def error(status: int, message: str) -> tuple[Response, int]:
 
 
 def create_app(config: dict | None = None, batcher=None) -> Flask:
-    """The service. ``batcher`` (a callable tensor -> answer with a ``batch_sizes`` Counter), if given,
-    runs every prediction instead of the built-in one: ray_app.py passes Ray Serve's batching."""
+    """The service, with ``settings.app_settings(config)``. ``batcher`` (a callable: a prepared image
+    array -> answer, with a ``batch_sizes`` Counter), if given, runs every prediction instead of the
+    built-in one: ray_app.py passes Ray Serve's batching."""
     app = Flask(__name__)
-    app.config.from_mapping(DEFAULTS)
-    app.config.from_prefixed_env("PTDEPLOY")
-    if config:
-        app.config.update(config)
+    app.config.from_mapping(app_settings(config))
     app.config["PROPAGATE_EXCEPTIONS"] = False  # never hand a traceback to the client
     app.json.sort_keys = False  # keep answers in the order we build them
     state = ModelState(app.config, batcher)

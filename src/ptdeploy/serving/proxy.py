@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ptdeploy import system_packages
 from ptdeploy.paths import output_dir
-from ptdeploy.serving.app import DEFAULTS
+from ptdeploy.serving.settings import app_settings, process_settings
 
 # Requests in flight per client address before nginx answers 429 (slow senders whose headers are
 # incomplete do not count: they are cut off by client_header_timeout instead).
@@ -32,7 +32,7 @@ STOP_TIMEOUT_S = 15
 
 def max_body_bytes() -> int:
     """The app's upload cap (PTDEPLOY_MAX_CONTENT_LENGTH or its default): nginx enforces the same."""
-    return int(os.environ.get("PTDEPLOY_MAX_CONTENT_LENGTH", DEFAULTS["MAX_CONTENT_LENGTH"]))
+    return int(app_settings()["MAX_CONTENT_LENGTH"])
 
 
 def worker_user() -> str:
@@ -102,8 +102,8 @@ def main() -> int:
     except system_packages.MissingProgram as exc:
         print(exc, file=sys.stderr)
         return 1
-    host = os.environ.get("PTDEPLOY_HOST", "127.0.0.1")
-    port = os.environ.get("PTDEPLOY_PORT", "5000")
+    process = process_settings()
+    host, port = process.host, str(process.port)
     run_dir = output_dir("nginx", port)
     run_dir.chmod(0o755)  # nginx's workers (nobody, under root) create their temp files in here
     socket = run_dir / "gunicorn.sock"

@@ -26,12 +26,14 @@ from starlette.responses import Response
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from ptdeploy import resources
-from ptdeploy.serving.app import DEFAULTS, create_app
+from ptdeploy.serving.app import create_app
+from ptdeploy.serving.settings import app_settings, process_settings
 
 CONFIG = Path(__file__).with_name("ray_serve.yaml")
 OBJECT_STORE_BYTES = 100 * 2**20  # answers are small JSON; Ray's default would take 30% of RAM
-# Measured here (PSS): Ray's own processes (driver, GCS, raylet, agents, Serve's controller and proxy)
-# ~775 MB, one replica with the ONNX Runtime model ~195 MB (it never imports torch; see runtimes.py).
+# Memory budgets (PSS) for Ray's own processes (driver, GCS, raylet, agents, Serve's controller and proxy)
+# and for one replica with the ONNX Runtime model (it never imports torch), with room above what notebook
+# 01 measures of each.
 RAY_MB = 800
 MB_PER_REPLICA = 250
 MAX_ONGOING_REQUESTS = 16  # per replica; more wait in Ray's proxy
@@ -41,7 +43,8 @@ RAY_SITE = Path(__file__).with_name("ray_site")
 
 
 class ServeBatcher:
-    """tensor -> answer, called from the Flask request thread, batched by the replica's ``@serve.batch``."""
+    """A prepared image array -> answer, called from the Flask request thread, batched by the replica's
+    ``@serve.batch``."""
 
     def __init__(self, batched, timeout_s: float = 30.0):
         self.batched = batched  # the deployment's @serve.batch method (a coroutine function)
@@ -49,29 +52,24 @@ class ServeBatcher:
         self.loop: asyncio.AbstractEventLoop | None = None  # the replica's event loop, set per request
         self.batch_sizes: Counter[int] = Counter()  # /health shows it, as with the built-in batcher
 
-    def __call__(self, tensor):
-        future = asyncio.run_coroutine_threadsafe(self.batched(tensor), self.loop)
+    def __call__(self, image):
+        future = asyncio.run_coroutine_threadsafe(self.batched(image), self.loop)
         return future.result(self.timeout_s)
 
 
 @serve.deployment(max_ongoing_requests=MAX_ONGOING_REQUESTS)
-class Classifier:
+class ClassifierDeployment:
     """One replica: the Flask service in-process; Ray's HTTP proxy routes requests to it."""
 
     def __init__(self, settings: dict | None = None):
         import ray
 
-        config = {**(settings or {}), "LOAD_IN_BACKGROUND": False}  # Ray waits for __init__ anyway
-        if not config.get("TORCH_THREADS"):  # one thread per CPU Ray gave this replica
-            config["TORCH_THREADS"] = max(1, int(ray.get_runtime_context().get_assigned_resources()["CPU"]))
-        batching = config.get("BATCHING", DEFAULTS["BATCHING"])
-        # Off, as in the gunicorn service (see DEFAULTS): batches of one, through the same queue.
-        self._predict.set_max_batch_size(
-            config.get("MAX_BATCH_SIZE", DEFAULTS["MAX_BATCH_SIZE"]) if batching else 1
-        )
-        self._predict.set_batch_wait_timeout_s(
-            config.get("BATCH_LATENCY_MS", DEFAULTS["BATCH_LATENCY_MS"]) / 1000
-        )
+        config = app_settings({**(settings or {}), "LOAD_IN_BACKGROUND": False})  # Ray waits anyway
+        if not config["MODEL_THREADS"]:  # one thread per CPU Ray gave this replica
+            config["MODEL_THREADS"] = max(1, int(ray.get_runtime_context().get_assigned_resources()["CPU"]))
+        # Off by default, as in the gunicorn service: batches of one, through the same queue.
+        self._predict.set_max_batch_size(config["MAX_BATCH_SIZE"] if config["BATCHING"] else 1)
+        self._predict.set_batch_wait_timeout_s(config["BATCH_LATENCY_MS"] / 1000)
         self.batcher = ServeBatcher(self._predict)
         self.app = create_app(config, batcher=self.batcher)
         self.replica = serve.get_replica_context().replica_id.unique_id
@@ -80,11 +78,11 @@ class Classifier:
         self.model_thread = ThreadPoolExecutor(1, thread_name_prefix="model")  # one batch at a time
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.005)
-    async def _predict(self, tensors: list) -> list[dict]:
-        self.batcher.batch_sizes[len(tensors)] += 1
+    async def _predict(self, images: list) -> list[dict]:
+        self.batcher.batch_sizes[len(images)] += 1
         predictor = self.app.extensions["ptdeploy"].predictor
         return await asyncio.get_running_loop().run_in_executor(
-            self.model_thread, predictor.predict_batch, tensors
+            self.model_thread, predictor.predict_batch, images
         )
 
     async def __call__(self, request: Request) -> Response:
@@ -111,7 +109,7 @@ class Classifier:
 
 def build_app(args: dict | None = None):
     """Application builder for ``serve run`` / ``serve deploy``: ``args`` are service settings (app.py)."""
-    return Classifier.bind(dict(args or {}))
+    return ClassifierDeployment.bind(dict(args or {}))
 
 
 def replicas_that_fit(wanted: int, cpus_per_replica: float) -> tuple[int, str]:
@@ -136,7 +134,7 @@ def start_ray(cpus: int) -> None:
     import ray
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # offline: no usage report
-    # Ray's processes inherit this environment (RAY_SITE: ~3 s less start-up CPU in each).
+    # Ray's processes inherit this environment (RAY_SITE: seconds less start-up CPU in each).
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(RAY_SITE), os.environ.get("PYTHONPATH")]))
     ray.init(
         address="local",
@@ -151,7 +149,7 @@ def deploy(host: str, port: int, deployment: dict, settings: dict) -> None:
     """Serve's HTTP proxy on host:port, and the classifier with ``deployment``'s options; returns once
     every replica is up."""
     serve.start(http_options={"host": host, "port": port})
-    serve.run(Classifier.options(**deployment).bind(settings), name="classifier", route_prefix="/")
+    serve.run(ClassifierDeployment.options(**deployment).bind(settings), name="classifier", route_prefix="/")
 
 
 def stop() -> None:
@@ -163,9 +161,10 @@ def stop() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default=os.environ.get("PTDEPLOY_HOST", "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("PTDEPLOY_PORT", "8000")))
-    parser.add_argument("--replicas", type=int, default=int(os.environ.get("PTDEPLOY_REPLICAS", "0")) or None)
+    process = process_settings(default_port=8000)
+    parser.add_argument("--host", default=process.host)
+    parser.add_argument("--port", type=int, default=process.port)
+    parser.add_argument("--replicas", type=int, default=process.replicas)
     parser.add_argument("--config", type=Path, default=CONFIG)
     args = parser.parse_args(argv)
     _, settings, deployment = load_config(args.config)

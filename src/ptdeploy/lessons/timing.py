@@ -1,0 +1,56 @@
+"""Chapters 04 and 05: how long a call takes, measured the same way everywhere. Every call is timed on
+its own (``time.perf_counter``) and reported in milliseconds.
+
+On a shared machine load comes and goes, so comparisons run in interleaved rounds (A, B, A, B, ...):
+a comparison that holds in every round is not an accident of when each side ran.
+"""
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass
+class Latency:
+    ms: list[float]  # one entry per call
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.ms)
+
+    @property
+    def p99(self) -> float:
+        ordered = sorted(self.ms)
+        return ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+
+
+def call_times(fn: Callable[[], object], runs: int, warmup: int = 0) -> Latency:
+    """``fn()`` timed ``runs`` times, after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(1000 * (time.perf_counter() - start))
+    return Latency(times)
+
+
+def median_ms(fn: Callable[[], object], runs: int = 5) -> float:
+    """Median wall time of ``fn()`` in milliseconds over ``runs`` calls."""
+    return call_times(fn, runs).median
+
+
+def interleaved_ms(
+    fns: dict[str, Callable[[], object]], rounds: int = 5, runs: int = 5, warmup: int = 3
+) -> dict[str, list[float]]:
+    """Per-round median latency (ms) of each function, the rounds interleaved: A, B, A, B, ..."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    per_round = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            per_round[name].append(median_ms(fn, runs))
+    return per_round

@@ -1,0 +1,29 @@
+"""The one way chapters time a call: Latency, call_times, median_ms, interleaved rounds."""
+
+from ptdeploy.lessons import timing
+
+
+def test_call_times_warms_up_then_times_each_call():
+    calls = []
+    latency = timing.call_times(lambda: calls.append(1), runs=7, warmup=2)
+    assert len(calls) == 9 and len(latency.ms) == 7 and all(ms >= 0 for ms in latency.ms)
+
+
+def test_median_and_p99_of_known_times():
+    latency = timing.Latency([float(ms) for ms in range(1, 102)])  # 1 .. 101 ms
+    assert latency.median == 51 and latency.p99 == 100
+
+
+def test_median_ms_calls_fn_runs_times():
+    calls = []
+    ms = timing.median_ms(lambda: calls.append(1), runs=7)
+    assert len(calls) == 7 and ms >= 0
+
+
+def test_interleaved_ms_alternates_the_functions_round_by_round():
+    calls = []
+    per_round = timing.interleaved_ms(
+        {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, 3, 2, 1
+    )
+    assert calls == ["a", "b"] + ["a", "a", "b", "b"] * 3  # warm-up, then A, B, A, B, ...
+    assert list(per_round) == ["a", "b"] and all(len(ms) == 3 for ms in per_round.values())
