@@ -26,7 +26,7 @@ SYSTEM   := PYTHONPATH=src $(PYTHON) -m ptdeploy.system_packages
 .PHONY: cpp gpu-record
 
 help:
-	@echo "make run       execute every notebook headless (into outputs/executed/) and print a summary"
+	@echo "make run       execute every chapter and deep dive headless (into outputs/executed/), print a summary"
 	@echo "make test      lint, then every test: unit, integration, slow (pytest --nbval over every notebook)"
 	@echo "make test-fast the unit tests only (pytest -m unit; no server, C++ build, browser or notebook)"
 	@echo "make test-portable  pytest --nbval over the notebooks on one core with capped instruction sets"

@@ -33,14 +33,15 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if item.path.suffix == ".ipynb":
             item.add_marker(pytest.mark.slow)
-            if item.path.name not in skips:
-                from ptdeploy.tools.notebooks import skipped_here
+            from ptdeploy.tools.notebooks import notebook_name, skipped_here
 
-                skips[item.path.name] = skipped_here(item.path.name)
+            name = notebook_name(item.path)
+            if name not in skips:
+                skips[name] = skipped_here(name)
             tags = getattr(item, "cell", {}).get("metadata", {}).get("tags", [])
             for tag in tags:
-                if tag in skips[item.path.name]:
-                    entry = skips[item.path.name][tag]
+                if tag in skips[name]:
+                    entry = skips[name][tag]
                     item.add_marker(pytest.mark.skip(reason=f"on a {entry.when}: {entry.reason}"))
 
 

@@ -5,6 +5,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = REPO_ROOT / "data"
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
+# One topic of a chapter, in depth: beside the chapters, named after the chapter they belong to.
+DEEP_DIVES_DIR = NOTEBOOKS_DIR / "deep_dives"
 # Everything generated at run time goes here; it is git-ignored.
 OUTPUT_DIR = REPO_ROOT / "outputs"
 

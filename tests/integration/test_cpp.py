@@ -91,8 +91,9 @@ def test_classify_times_runs_with_the_requested_threads(programs, inputs):
 def test_no_argument_prints_usage(programs, name):
     result = cpp_build.run(programs[name])
     assert result.stderr.startswith(f"usage: {name} ")
-    # The tutorial's example-app returns -1 (255 to the shell); the classifiers use 2, like argparse.
-    assert result.returncode == (255 if name == "example-app" else 2)
+    # The tutorial's example-app and its AOTInductor twin return -1 (255 to the shell); the classifiers
+    # use 2, like argparse.
+    assert result.returncode == (255 if name in {"example-app", "aoti_example_app"} else 2)
     assert result.stdout == ""
 
 
@@ -130,10 +131,11 @@ def corrupt_file(tmp_path):
     return path
 
 
+@pytest.mark.parametrize("name", ["example-app", "aoti_example_app"])
 @pytest.mark.parametrize("kind", ["missing", "corrupt"])
-def test_example_app_reports_a_bad_model(programs, tmp_path, kind):
+def test_example_app_reports_a_bad_model(programs, tmp_path, name, kind):
     path = tmp_path / "missing.pt" if kind == "missing" else corrupt_file(tmp_path)
-    result = cpp_build.run(programs["example-app"], path)
+    result = cpp_build.run(programs[name], path)
     assert result.returncode == 255
     assert result.stderr == "error loading the model\n"
     assert result.stdout == ""
@@ -207,3 +209,37 @@ def test_the_fallback_is_used_exactly_where_the_tutorials_project_fails(programs
     assert cpp_build.torch_link() == expected
     if tutorial.returncode != 0:
         assert "find_package" in tutorial.stdout and "CMake Error" in tutorial.stdout
+
+
+def test_cmake_summary_keeps_what_teaches():
+    log = (
+        "-- The CXX compiler identification is GNU 12.2.0\n"
+        "-- Check for working CXX compiler: /usr/bin/c++ - skipped\n"
+        "CMake Error at <torch>/share/cmake/Caffe2/Caffe2Config.cmake:88 (message):\n"
+        "  Your installed Caffe2 version uses CUDA but I cannot find the CUDA\n"
+        "Call Stack (most recent call first):\n"
+        "  /usr/share/cmake-3.25/Modules/CMakeFindDependencyMacro.cmake:47 (find_package)\n"
+        "\n"
+        "-- Configuring incomplete, errors occurred!\n"
+        "gmake[1]: Entering directory '/somewhere/cpp/build'\n"
+        "[ 50%] Building CXX object CMakeFiles/example-app.dir/example-app.cpp.o\n"
+        "[100%] Built target example-app\n"
+    )
+    assert cpp_build.summary(log) == [
+        "CMake Error at <torch>/share/cmake/Caffe2/Caffe2Config.cmake:88 (message):",
+        "  Your installed Caffe2 version uses CUDA but I cannot find the CUDA",
+        "-- Configuring incomplete, errors occurred!",
+        "[ 50%] Building CXX object CMakeFiles/example-app.dir/example-app.cpp.o",
+        "[100%] Built target example-app",
+    ]
+
+
+def test_portable_hides_machine_folders():
+    text = f'{cpp_build.TORCH_ROOTS[0]}/lib {cpp_build.REPO_ROOT}/cpp File "/tmp/ipykernel_42/123.py"'
+    assert cpp_build.portable(text) == '<torch>/lib <repo>/cpp File "<cell>"'
+
+
+def test_cmake_log_file_gets_the_command_and_its_output(tmp_path):
+    log = tmp_path / "cmake.log"
+    cpp_build.cmake("-E", "echo", "hello", echo=False, log=log)
+    assert log.read_text() == "$ cmake -E echo hello\nhello\n"

@@ -6,7 +6,13 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import pytest
 
-from ptdeploy.tools.plotly_static import RENDERER, StaticTwinRenderer, static_png, use_static_twin_renderer
+from ptdeploy.tools.plotly_static import (
+    RENDERER,
+    StaticTwinRenderer,
+    collected_figures,
+    static_png,
+    use_static_twin_renderer,
+)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -51,3 +57,12 @@ def test_use_static_twin_renderer_sets_the_default():
 
 
 # Every notebook's size and static images: tests/unit/test_publishing.py.
+
+
+def test_collected_figures_are_kept_not_shown():
+    before = pio.renderers.default
+    with collected_figures() as figures:
+        for fig in _figures()[:2]:
+            fig.show()
+    assert [f["layout"]["title"]["text"] for f in figures[:1]] == ["stacked bars"]
+    assert len(figures) == 2 and pio.renderers.default == before

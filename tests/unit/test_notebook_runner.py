@@ -74,3 +74,15 @@ def test_the_summary_says_what_was_skipped_and_where_kernel_messages_went(capsys
     out = capsys.readouterr().out
     assert "skipped in 01_x.ipynb: 2 cells tagged needs-big: why" in out
     assert "outputs/executed/" in out and "01_x.kernel-stderr.log" in out
+
+
+def test_notebooks_are_named_by_their_path_under_notebooks():
+    # the skip list and the run summary tell a deep dive from a chapter of the same number
+    assert notebooks.notebook_name(notebooks.NOTEBOOKS_DIR / "01_x.ipynb") == "01_x.ipynb"
+    assert notebooks.notebook_name(notebooks.DEEP_DIVES_DIR / "01_y.ipynb") == "deep_dives/01_y.ipynb"
+
+
+def test_chapters_come_first_then_deep_dives():
+    found = notebooks.all_notebooks()
+    assert found[: len(notebooks.chapters())] == notebooks.chapters()
+    assert all(p.parent == notebooks.DEEP_DIVES_DIR for p in found[len(notebooks.chapters()) :])

@@ -50,6 +50,19 @@ def test_label_event_raises_for_a_missing_label(profiles):
         profiling.label_event(profiles["original"], "NO SUCH LABEL")
 
 
+def test_label_event_takes_the_cpu_row_when_the_label_is_also_a_gpu_annotation():
+    # What key_averages() holds for a label profiled with CUDA activity: a CPU row and a GPU annotation row.
+    class Row:
+        def __init__(self, device_type):
+            self.key, self.device_type = "MASK INDICES", device_type
+
+    class Profile:
+        def key_averages(self):
+            return [Row(torch.autograd.DeviceType.CUDA), Row(torch.autograd.DeviceType.CPU)]
+
+    assert profiling.label_event(Profile()).device_type == torch.autograd.DeviceType.CPU
+
+
 def test_the_step_frees_the_host_copy_of_the_mask(profiles):
     # -Self CPU Mem of MASK INDICES is the copy of the mask plus a few bytes of scalars.
     mask_bytes = SIDE**3 * 8

@@ -5,9 +5,11 @@ The two CMake commands are the tutorial's, pointed at the libtorch inside the to
     cmake -S cpp -B cpp/build -DCMAKE_PREFIX_PATH=<torch.utils.cmake_prefix_path>
     cmake --build cpp/build --parallel 2
 
-``cmake()`` runs one of them and shows its output; notebook 03 calls it with those arguments, inside
-``build_lock()``. ``build()`` runs both (the first only when cpp/build/ is not configured for this
-torch) and returns the programs' paths; a second call is an incremental no-op. The file lock makes
+``cmake()`` runs one of them and shows its output, or (``echo=False, log=...``) keeps it in a log file;
+``report()`` then prints the lines that teach (what was built, an error and its message). Notebook 03
+calls them with those arguments, inside ``build_lock()``. ``build()`` runs both (the first only when
+cpp/build/ is not configured for this torch) and returns the programs' paths; a second call is an
+incremental no-op. The file lock makes
 concurrent callers (the notebook and the tests under pytest-xdist) wait for one build instead of racing.
 ``python -m ptdeploy.lessons.cpp_build`` (what ``make cpp`` runs) calls ``build()`` and shows the log.
 """
@@ -15,6 +17,7 @@ concurrent callers (the notebook and the tests under pytest-xdist) wait for one 
 import contextlib
 import fcntl
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -31,8 +34,10 @@ from ptdeploy.resources import small_machine
 from ptdeploy.text import strip_colours
 
 CPP_DIR = REPO_ROOT / "cpp"
+# The torch package folder (lib/, include/, share/cmake/), as given and with links resolved.
+TORCH_ROOTS = sorted({os.path.dirname(torch.__file__), os.path.realpath(os.path.dirname(torch.__file__))})
 BUILD_DIR = CPP_DIR / "build"
-PROGRAMS = ("example-app", "classify", "aoti_classify")
+PROGRAMS = ("example-app", "classify", "aoti_classify", "aoti_example_app")
 CMAKE_TIMEOUT_S = 900  # a cold build takes about a minute on two idle cores
 # CMake colours its Makefile output when a Jupyter kernel sets CLICOLOR_FORCE; keep logs plain text.
 
@@ -80,16 +85,32 @@ def build_lock() -> Iterator[None]:
         yield
 
 
-def cmake(*args: str, echo: bool = True, check: bool = True, timeout: float = CMAKE_TIMEOUT_S):
+def portable(text: str) -> str:
+    """``text`` without this machine's folders: the torch package is <torch>, the repository <repo>,
+    and the temporary file a Jupyter kernel runs a cell from (/tmp/ipykernel_<pid>/<hash>.py) <cell>."""
+    for root in TORCH_ROOTS:
+        text = text.replace(root, "<torch>")
+    text = re.sub(r"[^\s\"']*/ipykernel_\d+/\d+\.py", "<cell>", text)
+    return text.replace(str(REPO_ROOT), "<repo>")
+
+
+def cmake(
+    *args: str,
+    echo: bool = True,
+    check: bool = True,
+    timeout: float = CMAKE_TIMEOUT_S,
+    log: Path | None = None,
+):
     """Run ``cmake *args`` from the repository root; print the command and (when ``echo``) its output.
 
-    Returns a CompletedProcess with the output in ``stdout`` (stderr merged in). Output lines have the
-    repository's path written as <repo>. With ``check``, a failure raises CppBuildError. The command
-    is killed after ``timeout`` seconds.
+    Returns a CompletedProcess with the output in ``stdout`` (stderr merged in). The command and output
+    lines are ``portable()``. With ``log``, both are also appended to that file. With ``check``, a
+    failure raises CppBuildError. The command is killed after ``timeout`` seconds.
     """
     args = [str(a) for a in args]
+    command = "$ cmake " + portable(" ".join(args))
     if echo:
-        print("$ cmake", " ".join(args).replace(str(REPO_ROOT), "<repo>"), flush=True)
+        print(command, flush=True)
     try:
         executable = system_packages.require("cmake")
     except system_packages.MissingProgram as exc:
@@ -107,7 +128,7 @@ def cmake(*args: str, echo: bool = True, check: bool = True, timeout: float = CM
     lines = []
     try:
         for line in proc.stdout:
-            line = strip_colours(line).replace(str(REPO_ROOT), "<repo>")
+            line = portable(strip_colours(line))
             lines.append(line)
             if echo:
                 print(line, end="", flush=True)
@@ -115,10 +136,42 @@ def cmake(*args: str, echo: bool = True, check: bool = True, timeout: float = CM
     finally:
         timer.cancel()
     result = subprocess.CompletedProcess(["cmake", *args], returncode, "".join(lines), None)
+    if log is not None:
+        with open(log, "a") as file:
+            file.write(f"{command}\n{result.stdout}")
     if check and returncode != 0:
         tail = "".join(lines[-30:])
-        raise CppBuildError(f"cmake {' '.join(args)} failed (exit {returncode}):\n{tail}")
+        raise CppBuildError(f"cmake {portable(' '.join(args))} failed (exit {returncode}):\n{tail}")
     return result
+
+
+# What a reader needs from a CMake log: how libtorch was found, what was built, the outcome, and an
+# error with its message. Not the compiler checks and make's directory changes (machine paths).
+_TEACHING = re.compile(
+    r"^(-- libtorch: |-- Configuring (done|incomplete)|-- Build files have been written"
+    r"|\[ *\d+%\] (Building|Linking|Built target)|CMake Error|gmake.*\*\*\*|.*error: )"
+)
+
+
+def summary(output: str) -> list[str]:
+    """The lines of a ``cmake()`` output that teach; a ``CMake Error`` keeps its indented message."""
+    picked, in_error = [], False
+    for line in output.splitlines():
+        if in_error and line.startswith("  ") and not line.startswith("  <") and line.strip():
+            picked.append(line)  # the error's message, not its call stack
+            continue
+        in_error = line.startswith("CMake Error")
+        if _TEACHING.match(line):
+            picked.append(line)
+    return picked
+
+
+def report(result: subprocess.CompletedProcess, log: Path | None = None) -> None:
+    """Print a ``cmake()`` command, the lines of its output that teach, and where the full log is."""
+    print("$ cmake", portable(" ".join(result.args[1:])))
+    print(*summary(result.stdout), sep="\n")
+    if log is not None:
+        print(f"(full log: {Path(log).relative_to(REPO_ROOT)})")
 
 
 def build(jobs: int | None = None, echo: bool = False) -> Build:

@@ -101,8 +101,12 @@ def make_inputs(version: Version, device="cpu", side: int = MASK_SIDE, seed: int
 
 
 def label_event(prof, label: str = "MASK INDICES"):
-    """The key_averages row of a record_function label (of the legacy or the current profiler)."""
-    rows = [e for e in prof.key_averages() if e.key == label]
+    """The key_averages row of a record_function label (of the legacy or the current profiler).
+
+    With CUDA activity a label has a second row, its annotation on the GPU's timeline: the CPU row is taken.
+    """
+    cpu = torch.autograd.DeviceType.CPU
+    rows = [e for e in prof.key_averages() if e.key == label and e.device_type == cpu]
     if len(rows) != 1:
         raise KeyError(f"{label!r} is not in the profile")
     return rows[0]

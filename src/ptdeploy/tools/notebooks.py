@@ -1,6 +1,7 @@
 """Run notebooks headless and check that their stored outputs come from one in-order run.
 
-``python -m ptdeploy.tools.notebooks run``      execute every notebook into outputs/executed/
+``python -m ptdeploy.tools.notebooks run``      execute every notebook (chapters, then deep dives) into
+                                                outputs/executed/
 ``python -m ptdeploy.tools.notebooks refresh``  execute in place, refreshing the stored outputs
 ``python -m ptdeploy.tools.notebooks check``    report notebooks whose stored outputs are stale or partial
 """
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ptdeploy.paths import NOTEBOOKS_DIR, REPO_ROOT, output_dir
+from ptdeploy.paths import DEEP_DIVES_DIR, NOTEBOOKS_DIR, REPO_ROOT, output_dir
 from ptdeploy.resources import small_machine
 from ptdeploy.text import strip_colours
 from ptdeploy.tools.peakmem import PeakMemory
@@ -33,8 +34,26 @@ SKIPPED_HERE = "ptdeploy-skipped-on-this-machine"
 HEADING = re.compile(r"^#{1,6}\s+(.+)$", re.M)
 
 
-def all_notebooks() -> list[Path]:
+def chapters() -> list[Path]:
+    """The seven chapters, one per tutorial: notebooks/NN_*.ipynb."""
     return sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
+
+
+def deep_dives() -> list[Path]:
+    """One topic of a chapter in depth: notebooks/deep_dives/NN_*.ipynb, NN being the chapter's number."""
+    return sorted(DEEP_DIVES_DIR.glob("[0-9][0-9]_*.ipynb"))
+
+
+def all_notebooks() -> list[Path]:
+    return chapters() + deep_dives()
+
+
+def notebook_name(path: Path) -> str:
+    """A notebook's name as the skip list and the run summary give it: its path under notebooks/."""
+    try:
+        return path.resolve().relative_to(NOTEBOOKS_DIR).as_posix()
+    except ValueError:
+        return path.name
 
 
 @dataclass(frozen=True)
@@ -162,7 +181,8 @@ def execute(path: Path, progress: bool = True) -> "tuple[RunResult, nbformat.Not
     from nbclient.exceptions import CellExecutionError
 
     nb = nbformat.read(path, as_version=4)
-    skips = skipped_here(path.name)
+    name = notebook_name(path)
+    skips = skipped_here(name)
     skipped = []
     for tag, entry in skips.items():
         cells = [c for c in nb.cells if tag in c.metadata.get("tags", [])]
@@ -172,7 +192,7 @@ def execute(path: Path, progress: bool = True) -> "tuple[RunResult, nbformat.Not
     start = time.perf_counter()
     error = ""
     kernel_log = output_dir("executed") / f"{path.stem}.kernel-stderr.log"
-    tracker = Progress(path.name, nb.cells) if progress else None
+    tracker = Progress(name, nb.cells) if progress else None
     with (
         tempfile.TemporaryDirectory(prefix="ptdeploy-kernel-") as sockets,
         open(kernel_log, "w") as kernel_stderr,
@@ -211,7 +231,7 @@ def execute(path: Path, progress: bool = True) -> "tuple[RunResult, nbformat.Not
     if kernel_log.stat().st_size == 0:
         kernel_log.unlink()
         kernel_log = None
-    return RunResult(path.name, not error, seconds, error, memory.peak_mib, kernel_log, skipped), nb
+    return RunResult(name, not error, seconds, error, memory.peak_mib, kernel_log, skipped), nb
 
 
 def print_table(results: list[RunResult]) -> None:
@@ -249,24 +269,25 @@ def main(argv: list[str] | None = None) -> int:
         bad = 0
         for path in paths:
             for problem in stale_output_problems(nbformat.read(path, as_version=4)):
-                print(f"{path.name}: {problem}")
+                print(f"{notebook_name(path)}: {problem}")
                 bad += 1
         return 1 if bad else 0
 
     results = []
     for i, path in enumerate(paths, 1):
-        print(f"[{i}/{len(paths)}] {path.name} ...", flush=True)
+        name = notebook_name(path)
+        print(f"[{i}/{len(paths)}] {name} ...", flush=True)
         r, executed = execute(path)
         results.append(r)
         # A failed refresh never overwrites the good stored outputs: it goes to outputs/ instead. Nor does
         # a run that skipped cells here: stored outputs come from a machine that runs every section.
         in_place = args.command == "refresh" and r.ok and not r.skipped
         if args.command == "refresh" and r.skipped:
-            print(f"{path.name}: not refreshed in place, cells were skipped on this machine", flush=True)
-        dest = path if in_place else output_dir("executed") / path.name
+            print(f"{name}: not refreshed in place, cells were skipped on this machine", flush=True)
+        dest = path if in_place else output_dir("executed", *Path(name).parent.parts) / path.name
         nbformat.write(executed, dest)
         status = "ok" if r.ok else "FAILED"
-        print(f"[{i}/{len(paths)}] {path.name} {status} in {r.seconds:.1f} s -> {dest}", flush=True)
+        print(f"[{i}/{len(paths)}] {name} {status} in {r.seconds:.1f} s -> {dest}", flush=True)
     print_table(results)
     return 0 if all(r.ok for r in results) else 1
 

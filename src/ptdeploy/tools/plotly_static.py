@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import matplotlib as mpl
 import numpy as np
@@ -20,7 +22,7 @@ import plotly.io as pio
 from matplotlib.figure import Figure  # not pyplot: the twin is drawn off-screen, never shown
 from matplotlib.patches import Rectangle
 from PIL import Image
-from plotly.io.base_renderers import PlotlyRenderer
+from plotly.io.base_renderers import ExternalRenderer, PlotlyRenderer
 
 RENDERER = "plotly_json_with_png"
 WIDTH_IN, MAX_HEIGHT_IN, DPI = 6.0, 4.5, 56  # a 336-pixel-wide preview; the JSON has the detail
@@ -43,6 +45,32 @@ def use_static_twin_renderer() -> None:
     """Make every ``fig.show()`` (HTA's included) store interactive JSON and a static PNG."""
     pio.renderers[RENDERER] = StaticTwinRenderer()
     pio.renderers.default = RENDERER
+
+
+class _Collector(ExternalRenderer):
+    """Keeps each figure it is asked to show, and shows nothing."""
+
+    def __init__(self):
+        self.figures: list[dict] = []
+
+    def render(self, fig_dict):
+        self.figures.append(fig_dict)
+
+
+@contextmanager
+def collected_figures() -> Iterator[list[dict]]:
+    """Inside the block, ``fig.show()`` displays nothing: each figure's dict is appended to the list.
+
+    For a library call that draws many figures (HTA's kernel breakdown draws one per top kernel): show
+    the ones that teach with ``plotly.io.show(fig_dict)``, write the rest to files.
+    """
+    collector, before = _Collector(), pio.renderers.default
+    pio.renderers["collect_figures"] = collector
+    pio.renderers.default = "collect_figures"
+    try:
+        yield collector.figures
+    finally:
+        pio.renderers.default = before
 
 
 def static_png(fig_dict: dict) -> bytes:
