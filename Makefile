@@ -42,9 +42,10 @@ help:
 	@echo "make serve-ray  the same service on Ray Serve: a local Ray instance, SERVE_REPLICAS replicas, on SERVE_HOST:SERVE_PORT"
 	@echo "make bench-serve  the serving benchmark of notebook 01 (several minutes; not part of make test)"
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-nodeps.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $@
 

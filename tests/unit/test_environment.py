@@ -130,3 +130,25 @@ def test_each_mismatch_is_caught(req, env, expected):
         assert found == []
     else:
         assert any(expected in p for p in found), found
+
+
+def test_both_environments_install_the_nodeps_file_without_dependencies():
+    command = "pip install --no-deps -r requirements-nodeps.txt"
+    assert command in (REPO_ROOT / "postBuild").read_text()
+    assert (
+        command.replace("pip install", "pip install --quiet --disable-pip-version-check")
+        in (REPO_ROOT / "Makefile").read_text()
+    )
+    nodeps, bad = pinned(
+        [
+            line
+            for line in (REPO_ROOT / "requirements-nodeps.txt").read_text().splitlines()
+            if line and line[0] != "#"
+        ],
+        "requirements-nodeps.txt",
+    )
+    assert bad == [] and nodeps
+    environment = real_files()[1]
+    assert not [name for name in nodeps if name in environment], (
+        "environment.yml would install their dependencies"
+    )

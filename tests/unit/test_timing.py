@@ -27,3 +27,10 @@ def test_interleaved_ms_alternates_the_functions_round_by_round():
     )
     assert calls == ["a", "b"] + ["a", "a", "b", "b"] * 3  # warm-up, then A, B, A, B, ...
     assert list(per_round) == ["a", "b"] and all(len(ms) == 3 for ms in per_round.values())
+
+
+def test_verdict_says_faster_slower_or_about_the_same_only_when_every_round_agrees():
+    rounds = {"a": [10.0, 11.0, 10.0], "b": [20.0, 22.0, 19.0], "c": [10.5, 9.0, 10.0]}
+    assert timing.verdict(rounds, "a", "b") == "faster than b in every round (2.0×)"
+    assert timing.verdict(rounds, "b", "a").startswith("slower than a in every round")
+    assert timing.verdict(rounds, "a", "c").startswith("about as fast as c")

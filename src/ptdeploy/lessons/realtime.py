@@ -7,17 +7,20 @@ stale ones, so a slow model never works on an old picture. ``main`` is the comma
 
     python -m ptdeploy.lessons.realtime --source synthetic --frames 100
     python scripts/rpi_infer.py --source camera --engine qnnpack --threads 4     # on the Pi
+    python scripts/rpi_infer.py --runtime executorch --pte lite0-int8.pte         # today's way
 """
 
 import argparse
 import functools
 import queue
 import statistics
+import sys
 import threading
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
@@ -221,6 +224,7 @@ def top_predictions(output: torch.Tensor, labels: dict[int, tuple[str, str]], k:
 
 
 MODELS = ("lite0-int8", "lite0-fp32")
+RUNTIMES = ("torch", "executorch")
 
 
 def build_model(name: str, engine: str | None = None, calibration_frames: int = 32):
@@ -255,6 +259,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--video", metavar="PATH", help="the file for --source video")
     parser.add_argument("--model", choices=MODELS, default="lite0-int8")
     parser.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        default="torch",
+        help="torch: the tutorial's way (eager int8 + torch.jit); executorch: a .pte program run by XNNPACK",
+    )
+    parser.add_argument(
+        "--pte",
+        metavar="PATH",
+        type=Path,
+        help="the ExecuTorch program for --runtime executorch (default: --model's, exported here and cached)",
+    )
+    parser.add_argument(
         "--engine",
         choices=torch.backends.quantized.supported_engines,
         default=None,
@@ -278,24 +294,24 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.source == "video" and not args.video:
         parser.error("--source video needs --video PATH")
+    if args.pte and args.runtime != "executorch":
+        parser.error("--pte needs --runtime executorch")
     return args
+
+
+def build_program(args: argparse.Namespace):
+    """The ExecuTorch program to run: --pte, or --model's, exported here once and cached."""
+    from ptdeploy.imagenet import imagenet_labels
+    from ptdeploy.lessons import executorch_export
+
+    path = args.pte or executorch_export.cached_program(args.model.removeprefix("lite0-"))
+    return executorch_export.load(path), imagenet_labels(), path
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    # torch.ao.quantization and torch.jit warn that they are deprecated on every use; say it once, here.
-    warnings.filterwarnings("ignore", module=r"torch\.(ao|jit)")
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
-    print(
-        "note: torch.ao.quantization (eager mode) and torch.jit are deprecated in this torch; they still run"
-    )
     if args.threads:
         torch.set_num_threads(args.threads)
-    from ptdeploy.lessons.quantize import default_engine, lite0_engine, set_engine
-
-    engine = set_engine(args.engine or (lite0_engine() if args.model == "lite0-int8" else default_engine()))
-    net, labels = build_model(args.model, engine)
-    cap = open_capture(args.source, args.video)
     frames = args.frames if args.frames is not None else 10**12
     if args.sequential:
         loop, threads = tutorial_loop, torch.get_num_threads()
@@ -303,7 +319,33 @@ def main(argv=None) -> int:
         threads = args.threads or pipelined_threads()
         # a video file has no deadline: read it frame by frame instead of dropping frames
         loop = functools.partial(pipelined_loop, threads=threads, live=args.source != "video")
-    print(f"model {args.model}, engine {engine}, {threads} model threads, source {type(cap).__name__}")
+    if args.runtime == "executorch":
+        from ptdeploy.lessons.executorch_export import ProgramError, set_threads
+
+        try:
+            set_threads(threads)  # XNNPACK has a thread pool of its own: the same size, set before loading
+            net, labels, path = build_program(args)
+        except (FileNotFoundError, ProgramError, RuntimeError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        what = f"program {path.name}, XNNPACK"
+    else:
+        # torch.ao.quantization and torch.jit warn that they are deprecated on every use; say it once, here.
+        warnings.filterwarnings("ignore", module=r"torch\.(ao|jit)")
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        print(
+            "note: torch.ao.quantization (eager mode) and torch.jit are deprecated in this torch;",
+            "they still run",
+        )
+        from ptdeploy.lessons.quantize import default_engine, lite0_engine, set_engine
+
+        engine = set_engine(
+            args.engine or (lite0_engine() if args.model == "lite0-int8" else default_engine())
+        )
+        net, labels = build_model(args.model, engine)
+        what = f"model {args.model}, engine {engine}"
+    cap = open_capture(args.source, args.video)
+    print(f"{what}, {threads} model threads, source {type(cap).__name__}")
     try:
         stats = loop(net, cap, frames)
     except KeyboardInterrupt:

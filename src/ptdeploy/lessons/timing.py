@@ -54,3 +54,15 @@ def interleaved_ms(
         for name, fn in fns.items():
             per_round[name].append(median_ms(fn, runs))
     return per_round
+
+
+def verdict(per_round: dict[str, list[float]], a: str, b: str, margin: float = 0.1) -> str:
+    """How ``a`` ran against ``b`` over interleaved rounds, in words that hold for every round: faster or
+    slower by ``margin`` or more in each round (with the ratio of medians), else about as fast."""
+    pairs = list(zip(per_round[a], per_round[b], strict=True))
+    ratio = statistics.median(per_round[b]) / statistics.median(per_round[a])
+    if all(x < (1 - margin) * y for x, y in pairs):
+        return f"faster than {b} in every round ({ratio:.1f}×)"
+    if all(x > (1 + margin) * y for x, y in pairs):
+        return f"slower than {b} in every round ({1 / ratio:.1f}× its time)"
+    return f"about as fast as {b} (not {margin:.0%} apart the same way in every round)"
