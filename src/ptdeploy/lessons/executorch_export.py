@@ -20,6 +20,7 @@ The runtime loads that file; no Python model code is needed.
 
 import contextlib
 import ctypes
+import gc
 import hashlib
 import io
 import json
@@ -195,7 +196,24 @@ def cached_program(kind: str, folder: Path | None = None) -> Path:
     finally:
         Path(tmp).unlink(missing_ok=True)
         Path(tmp + ".json").unlink(missing_ok=True)
+    del model, lowered
+    _forget_export()
     return path
+
+
+def _forget_export() -> None:
+    """Give back what an export leaves behind; the chapter runs it in a kernel that must stay small.
+    Two process-wide caches keep every lowered program (graphs, weights) alive after it is written:
+    ExecuTorch's memoized ``is_same_node`` over graph nodes, and FakeTensorMode's dispatch cache, whose
+    keys hold the lowered modules. Then glibc is asked to return the freed heap to the system."""
+    from executorch.exir.backend.utils import is_same_node
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    is_same_node.cache_clear()
+    FakeTensorMode.cache_clear()
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _summary_path(program: Path) -> Path:
