@@ -20,7 +20,7 @@ NB     ?=
 # Standard library only, so it runs with the system Python before the venv exists.
 SYSTEM   := PYTHONPATH=src $(PYTHON) -m ptdeploy.system_packages
 
-.PHONY: help setup run test test-fast test-notebooks test-portable refresh check-outputs lab assets
+.PHONY: help setup run test test-fast test-notebooks test-portable refresh check-outputs lab assets i18n zh
 .PHONY: clean lint format
 .PHONY: serve serve-direct serve-ray bench-serve system-packages system-packages-tests
 .PHONY: cpp gpu-record
@@ -34,6 +34,9 @@ help:
 	@echo "make format    ruff: format and apply safe fixes"
 	@echo "make refresh   re-execute notebooks in place to refresh their stored outputs (NB=path to pick one)"
 	@echo "make lab       JupyterLab on the notebooks at http://127.0.0.1:8888 (LAB_HOST, LAB_PORT, LAB_TOKEN)"
+	@echo "               LAB_LANG=zh_CN: in Chinese, on the Chinese edition (notebooks/zh/)"
+	@echo "make i18n      update the Chinese catalogs (notebooks/zh/po/) from the English notebooks"
+	@echo "make zh        build the Chinese notebooks (notebooks/zh/) from the English ones and the catalogs"
 	@echo "make assets    regenerate data/cat.jpg and data/imagenet_class_index.json"
 	@echo "make cpp       configure and build the C++ programs of notebook 03 into cpp/build/ (incremental)"
 	@echo "make gpu-record  on a CUDA machine: record what notebooks 03, 06, 07 show from a GPU into data/gpu/"
@@ -84,16 +87,31 @@ test-portable: $(STAMP) system-packages
 refresh: $(STAMP) system-packages
 	$(BIN)/python -m ptdeploy.tools.notebooks refresh $(NB)
 	$(BIN)/python -m ptdeploy.tools.notebooks check $(NB)
+	$(BIN)/python -m ptdeploy.tools.translations build $(NB)
+
+# The Chinese edition (notebooks/zh/, src/ptdeploy/tools/translations.py). i18n: the catalogs
+# (notebooks/zh/po/*.po, one entry per markdown cell) follow the English notebooks; a changed cell keeps
+# its translation, marked fuzzy. zh: the Chinese notebooks, from the English ones and the catalogs.
+# i18n-check: what is untranslated, fuzzy, or changes a code span, link, number or glossary term.
+i18n: $(STAMP)
+	$(BIN)/python -m ptdeploy.tools.translations update $(NB)
+	$(BIN)/python -m ptdeploy.tools.translations check $(NB) || true
+
+zh: $(STAMP)
+	$(BIN)/python -m ptdeploy.tools.translations build $(NB)
+	$(BIN)/python -m ptdeploy.tools.translations check $(NB)
 
 check-outputs: $(STAMP)
 	$(BIN)/python -m ptdeploy.tools.notebooks check
 
 # JupyterLab on notebooks/ (src/ptdeploy/tools/lab.py): --allow-root only when run as root, the project's Lab
 # settings (lab/overrides.json) merged into the venv, src/ on the kernels' PYTHONPATH. LAB_TOKEN: a fixed token.
+# LAB_LANG=zh_CN: Lab's interface in Chinese, opened on the Chinese edition (notebooks/zh/).
 LAB_HOST ?= 127.0.0.1
 LAB_PORT ?= 8888
+LAB_LANG ?= en
 lab: $(STAMP) system-packages
-	$(BIN)/python -m ptdeploy.tools.lab --host $(LAB_HOST) --port $(LAB_PORT)
+	$(BIN)/python -m ptdeploy.tools.lab --host $(LAB_HOST) --port $(LAB_PORT) --lang $(LAB_LANG)
 
 assets: $(STAMP)
 	$(BIN)/python -m ptdeploy.tools.assets

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 SANITIZERS = Path(__file__).parent / "notebooks" / "sanitize.cfg"
+CHINESE_EDITION = Path(__file__).parent / "notebooks" / "zh"
 
 
 def pytest_configure(config):
@@ -26,6 +27,15 @@ def pytest_configure(config):
         option.nbval_sanitize_with = str(SANITIZERS)
     if option.nbval_kernel_name is None and not option.current_env:
         option.nbval_current_env = True
+
+
+def pytest_ignore_collect(collection_path, config):
+    """notebooks/zh/ holds the Chinese edition: the English notebooks' code cells and outputs with
+    translated markdown, proven identical by tests/unit/test_translations.py, so not run a second time.
+    A Chinese notebook named on the command line is still collected."""
+    if collection_path == CHINESE_EDITION:
+        return not any(CHINESE_EDITION in Path(arg).resolve().parents for arg in config.args)
+    return None
 
 
 def pytest_collection_modifyitems(items):

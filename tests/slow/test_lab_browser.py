@@ -21,6 +21,7 @@ from test_serving_browser import ARGS, CHROMIUM
 
 from ptdeploy.paths import NOTEBOOKS_DIR, REPO_ROOT
 from ptdeploy.tools import processes
+from ptdeploy.tools.lab import settings_dir
 
 TOKEN = "ptdeploy-lab-browser-test"
 PLOTLY = "application/vnd.plotly.v1+json"
@@ -215,4 +216,61 @@ def test_lab_opens_every_notebook_and_runs_a_cell(tmp_path):
     assert not left, f"still running after the server stopped: {left}"
     assert processes.port_is_free(server.port)
     assert snapshot(NOTEBOOKS_DIR) == before  # nothing saved, no checkpoint written
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="needs chromium: `make system-packages-tests` (run by `make test`)"
+)
+def test_lab_in_chinese_opens_a_chinese_chapter(tmp_path):
+    """`make lab LAB_LANG=zh_CN`: Lab's menus in Chinese, opened on notebooks/zh/, a Chinese chapter's
+    headings rendered, no error. Lab's settings in the venv are left as they were."""
+    chapter = NOTEBOOKS_DIR / "zh" / "01_flask_api.ipynb"
+    title = "".join(json.loads(chapter.read_text())["cells"][0]["source"]).splitlines()[0].lstrip("# ")
+    before, settings_before = snapshot(NOTEBOOKS_DIR), snapshot(settings_dir())
+    user_settings(tmp_path / "config")
+    env = {
+        "LAB_TOKEN": TOKEN,
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+        "IPYTHONDIR": str(tmp_path / "ipython"),
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "ptdeploy.tools.lab",
+        "--port",
+        "{port}",
+        "--no-browser",
+        "--lang",
+        "zh_CN",
+    ]
+    server = processes.start(command, env=env, ready_path="/api", cwd=tmp_path, log=tmp_path / "lab.log")
+    problems: list[str] = []
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page.on(
+                    "console",
+                    lambda m: m.type == "error" and LAB_OWN not in m.text and problems.append(m.text),
+                )
+                page.on("pageerror", lambda e: problems.append(str(e)))
+                page.goto(f"{server.url}/?token={TOKEN}")  # to the default URL: the Chinese folder
+                menu = page.locator("#jp-menu-panel .lm-MenuBar-itemLabel")
+                expect(menu.first).to_have_text("文件", timeout=90_000)  # "File"
+                expect(menu.nth(1)).to_have_text("编辑")  # "Edit"
+                listing = page.locator(".jp-DirListing-item", has_text=".ipynb")
+                expect(listing).to_have_count(7, timeout=60_000)
+                problems += check_notebook(page, chapter)
+                heading = page.locator(".jp-NotebookPanel:visible .jp-RenderedMarkdown h1").first
+                expect(heading).to_contain_text(title)
+            finally:
+                browser.close()
+    finally:
+        server.stop()
+    assert processes.port_is_free(server.port)
+    assert snapshot(NOTEBOOKS_DIR) == before
+    assert snapshot(settings_dir()) == settings_before  # the language is this session's own setting
     assert not problems, "\n".join(problems)

@@ -33,6 +33,31 @@ def test_args_host_port_folder():
     assert "--ServerApp.ip=127.0.0.1" in lab.lab_args(1000)  # the default host
 
 
+def test_chinese_opens_the_chinese_edition_with_its_own_settings(tmp_path):
+    args = lab.lab_args(1000, lang="zh_CN", settings=tmp_path)
+    assert "--LabApp.default_url=/lab/tree/notebooks/zh" in args and (REPO_ROOT / "notebooks" / "zh").is_dir()
+    assert f"--LabApp.app_settings_dir={tmp_path}" in args
+    assert not any("app_settings_dir" in a for a in lab.lab_args(1000))  # English: the venv's settings
+
+
+def test_language_settings_add_the_locale_to_the_venv_overrides(tmp_path):
+    venv = tmp_path / "venv"
+    venv.mkdir()
+    (venv / "overrides.json").write_text(json.dumps({"a:plugin": {"x": 1}}))
+    folder = lab.language_settings("zh_CN", source=venv)
+    written = json.loads((folder / "overrides.json").read_text())
+    assert written == {"a:plugin": {"x": 1}, lab.TRANSLATION_PLUGIN: {"locale": "zh_CN"}}
+    assert json.loads((venv / "overrides.json").read_text()) == {"a:plugin": {"x": 1}}  # untouched
+
+
+def test_a_language_without_its_pack_is_refused(monkeypatch, capsys):
+    monkeypatch.setitem(lab.LANGUAGES, "xx_XX", ("no_such_language_pack", "/lab"))
+    monkeypatch.setattr(lab, "install_settings", lambda: True)
+    with pytest.raises(SystemExit):
+        lab.main(["--lang", "xx_XX", "--no-browser"])
+    assert "needs no_such_language_pack" in capsys.readouterr().err
+
+
 def test_env_puts_this_checkout_first_and_passes_the_token():
     env = lab.lab_env({"PYTHONPATH": "/elsewhere", "HOME": "/home/x"}, token="abc")
     assert env["PYTHONPATH"].split(os.pathsep) == [str(REPO_ROOT / "src"), "/elsewhere"]
