@@ -166,6 +166,12 @@ def test_glossary_terms_are_translated_one_way(tmp_path):
     assert tr.glossary_problems("See `inference()`.", "见 `inference()`。", terms) == []  # code is not prose
 
 
+def test_the_english_again_is_not_a_translation():
+    assert not tr.is_translation("## Summary", "## Summary")
+    assert not tr.is_translation("## Summary", "## Summary ")  # nor any text without Chinese
+    assert tr.is_translation("## Summary", "## 小结")
+
+
 def test_the_real_glossary_parses():
     terms = tr.glossary()
     assert len(terms) >= 20 and any(t.chinese == "推理" and "推断" in t.avoid for t in terms)

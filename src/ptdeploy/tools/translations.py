@@ -45,6 +45,7 @@ LINK_TARGET = re.compile(r"\]\(([^)\s]+)\)")
 BARE_URL = re.compile(r"(?<!\()https?://[^\s)>\]]+?(?=[.,;:]?(?:[\s>]|$|[^\x00-\x7f]))")
 FORMULA = re.compile(r"\$[^$\n]+\$")
 HEADING = re.compile(r"^(#{1,6})\s", re.M)
+CHINESE = re.compile(r"[\u4e00-\u9fff]")
 NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?![\w])")
 
 
@@ -166,6 +167,11 @@ def update(english: Path) -> polib.POFile:
     po.save(str(partial))
     partial.replace(path)
     return po
+
+
+def is_translation(english: str, chinese: str) -> bool:
+    """A msgstr that is its msgid again, or holds no Chinese at all, translates nothing."""
+    return chinese.strip() != english.strip() and CHINESE.search(chinese) is not None
 
 
 def usable(entry: polib.POEntry | None) -> bool:
@@ -317,7 +323,7 @@ def check(english: Path, terms: list[Term] | None = None) -> CatalogState:
     for entry in (e for e in po if not e.obsolete):
         state.entries += 1
         first_line = entry.msgid.splitlines()[0][:60]
-        if not entry.msgstr:
+        if not is_translation(entry.msgid, entry.msgstr):
             state.untranslated.append(first_line)
         elif "fuzzy" in entry.flags:
             state.fuzzy.append(first_line)
