@@ -25,7 +25,7 @@ def test_interleaved_ms_alternates_the_functions_round_by_round():
     per_round = timing.interleaved_ms(
         {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, 3, 2, 1
     )
-    assert calls == ["a", "b"] + ["a", "a", "b", "b"] * 3  # warm-up, then A, B, A, B, ...
+    assert calls == ["a", "b"] + ["a", "b", "a", "b"] * 3  # warm-up, then A, B, A, B, ... call by call
     assert list(per_round) == ["a", "b"] and all(len(ms) == 3 for ms in per_round.values())
 
 

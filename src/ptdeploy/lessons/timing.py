@@ -1,8 +1,8 @@
 """Chapters 04 and 05: how long a call takes, measured the same way everywhere. Every call is timed on
 its own (``time.perf_counter``) and reported in milliseconds.
 
-On a shared machine load comes and goes, so comparisons run in interleaved rounds (A, B, A, B, ...):
-a comparison that holds in every round is not an accident of when each side ran.
+On a shared machine load comes and goes, so comparisons alternate their calls (A, B, A, B, ...) in
+rounds: a comparison that holds in every round is not an accident of when each side ran.
 """
 
 import statistics
@@ -45,14 +45,21 @@ def median_ms(fn: Callable[[], object], runs: int = 5) -> float:
 def interleaved_ms(
     fns: dict[str, Callable[[], object]], rounds: int = 5, runs: int = 5, warmup: int = 3
 ) -> dict[str, list[float]]:
-    """Per-round median latency (ms) of each function, the rounds interleaved: A, B, A, B, ..."""
+    """Per-round median latency (ms) of each function. The calls alternate, A, B, A, B, ..., ``runs``
+    times each a round: a burst of load from elsewhere slows both sides alike, not one of them."""
     for fn in fns.values():
         for _ in range(warmup):
             fn()
     per_round = {name: [] for name in fns}
     for _ in range(rounds):
-        for name, fn in fns.items():
-            per_round[name].append(median_ms(fn, runs))
+        times = {name: [] for name in fns}
+        for _ in range(runs):
+            for name, fn in fns.items():
+                start = time.perf_counter()
+                fn()
+                times[name].append(1000 * (time.perf_counter() - start))
+        for name, ms in times.items():
+            per_round[name].append(statistics.median(ms))
     return per_round
 
 
