@@ -11,6 +11,7 @@ import hashlib
 import json
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
@@ -76,6 +77,26 @@ def user_settings(config_dir: Path) -> None:
 # JupyterLab's debugger panel logs this when the next notebook opens before its kernel answered the
 # panel's state request; it is Lab's own bookkeeping (seen once in CI), not a problem of a notebook.
 LAB_OWN = "Could not restore the debugger state: Canceled future for debug_request"
+
+
+@contextmanager
+def lab_page(problems: list[str], where):
+    """A Chromium page; its console errors and uncaught exceptions go to ``problems``, tagged with
+    ``where()`` (the notebook open at the time). Lab's own debugger bookkeeping (LAB_OWN) is left out."""
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.on(
+                "console",
+                lambda m: (
+                    m.type == "error" and LAB_OWN not in m.text and problems.append(f"{where()}: {m.text}")
+                ),
+            )
+            page.on("pageerror", lambda e: problems.append(f"{where()}: {e}"))
+            yield page
+        finally:
+            browser.close()
 
 
 def check_notebook(page, path: Path) -> list[str]:
@@ -158,53 +179,39 @@ def test_lab_opens_every_notebook_and_runs_a_cell(tmp_path):
         defaults = notification.json()["schema"]["properties"]  # the project's overrides.json sets these
         assert defaults["fetchNews"]["default"] == "false" and defaults["checkForUpdates"]["default"] is False
 
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            try:
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                page.on(
-                    "console",
-                    lambda m: (
-                        m.type == "error"
-                        and LAB_OWN not in m.text
-                        and problems.append(f"{current[0]}: {m.text}")
-                    ),
-                )
-                page.on("pageerror", lambda e: problems.append(f"{current[0]}: {e}"))
-                page.goto(f"{server.url}/lab/tree/notebooks?token={TOKEN}")
-                listing = page.locator(".jp-DirListing-item", has_text=".ipynb")
-                expect(listing).to_have_count(7, timeout=90_000)
-                lap("Lab shows the notebooks folder")
+        with lab_page(problems, lambda: current[0]) as page:
+            page.goto(f"{server.url}/lab/tree/notebooks?token={TOKEN}")
+            listing = page.locator(".jp-DirListing-item", has_text=".ipynb")
+            expect(listing).to_have_count(7, timeout=90_000)
+            lap("Lab shows the notebooks folder")
 
-                for path in notebooks:
-                    current[0] = path.name
-                    problems += check_notebook(page, path)
-                    lap(f"{path.name} checked")
-                    if path.name.startswith("02"):
-                        break
-                    page.keyboard.press("Alt+w")  # close the tab
-                    discard = page.locator(".jp-Dialog button", has_text="Discard")
-                    if discard.count():  # marked modified (noted above, or a known case): do not save
-                        discard.click()
-                    expect(page.locator(".jp-NotebookPanel:visible")).to_have_count(0, timeout=30_000)
+            for path in notebooks:
+                current[0] = path.name
+                problems += check_notebook(page, path)
+                lap(f"{path.name} checked")
+                if path.name.startswith("02"):
+                    break
+                page.keyboard.press("Alt+w")  # close the tab
+                discard = page.locator(".jp-Dialog button", has_text="Discard")
+                if discard.count():  # marked modified (noted above, or a known case): do not save
+                    discard.click()
+                expect(page.locator(".jp-NotebookPanel:visible")).to_have_count(0, timeout=30_000)
 
-                # Notebook 02: a new cell at the top, run with Shift+Enter in the venv's kernel
-                panel = page.locator(".jp-NotebookPanel:visible")
-                panel.locator(".jp-Cell").first.click()
-                page.keyboard.press("Escape")
-                page.keyboard.press("a")  # insert a cell above
-                page.keyboard.press("Enter")  # edit it
-                page.keyboard.insert_text(RAN_CELL)
-                page.keyboard.press("Shift+Enter")
-                source = str(REPO_ROOT / "src" / "ptdeploy" / "__init__.py")
-                output = panel.locator(".jp-Cell").first.locator(".jp-OutputArea-output")
-                expect(output).to_have_text(f"{sys.executable} {source} 42", timeout=60_000)
-                lap("a cell ran in 02")
-                expect(page.locator(".jp-Dialog")).to_have_count(0)
-                assert page.locator(".Toastify__toast", has_text="Jupyter news").count() == 0
-                kernels = psutil.Process(server.process.pid).children(recursive=True)
-            finally:
-                browser.close()
+            # Notebook 02: a new cell at the top, run with Shift+Enter in the venv's kernel
+            panel = page.locator(".jp-NotebookPanel:visible")
+            panel.locator(".jp-Cell").first.click()
+            page.keyboard.press("Escape")
+            page.keyboard.press("a")  # insert a cell above
+            page.keyboard.press("Enter")  # edit it
+            page.keyboard.insert_text(RAN_CELL)
+            page.keyboard.press("Shift+Enter")
+            source = str(REPO_ROOT / "src" / "ptdeploy" / "__init__.py")
+            output = panel.locator(".jp-Cell").first.locator(".jp-OutputArea-output")
+            expect(output).to_have_text(f"{sys.executable} {source} 42", timeout=60_000)
+            lap("a cell ran in 02")
+            expect(page.locator(".jp-Dialog")).to_have_count(0)
+            assert page.locator(".Toastify__toast", has_text="Jupyter news").count() == 0
+            kernels = psutil.Process(server.process.pid).children(recursive=True)
     finally:
         server.stop()
         lap("server stopped")
@@ -248,26 +255,16 @@ def test_lab_in_chinese_opens_a_chinese_chapter(tmp_path):
     server = processes.start(command, env=env, ready_path="/api", cwd=tmp_path, log=tmp_path / "lab.log")
     problems: list[str] = []
     try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            try:
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                page.on(
-                    "console",
-                    lambda m: m.type == "error" and LAB_OWN not in m.text and problems.append(m.text),
-                )
-                page.on("pageerror", lambda e: problems.append(str(e)))
-                page.goto(f"{server.url}/?token={TOKEN}")  # to the default URL: the Chinese folder
-                menu = page.locator("#jp-menu-panel .lm-MenuBar-itemLabel")
-                expect(menu.first).to_have_text("文件", timeout=90_000)  # "File"
-                expect(menu.nth(1)).to_have_text("编辑")  # "Edit"
-                listing = page.locator(".jp-DirListing-item", has_text=".ipynb")
-                expect(listing).to_have_count(7, timeout=60_000)
-                problems += check_notebook(page, chapter)
-                heading = page.locator(".jp-NotebookPanel:visible .jp-RenderedMarkdown h1").first
-                expect(heading).to_contain_text(title)
-            finally:
-                browser.close()
+        with lab_page(problems, lambda: chapter.name) as page:
+            page.goto(f"{server.url}/?token={TOKEN}")  # to the default URL: the Chinese folder
+            menu = page.locator("#jp-menu-panel .lm-MenuBar-itemLabel")
+            expect(menu.first).to_have_text("文件", timeout=90_000)  # "File"
+            expect(menu.nth(1)).to_have_text("编辑")  # "Edit"
+            listing = page.locator(".jp-DirListing-item", has_text=".ipynb")
+            expect(listing).to_have_count(7, timeout=60_000)
+            problems += check_notebook(page, chapter)
+            heading = page.locator(".jp-NotebookPanel:visible .jp-RenderedMarkdown h1").first
+            expect(heading).to_contain_text(title)
     finally:
         server.stop()
     assert processes.port_is_free(server.port)
