@@ -3,13 +3,15 @@
 import logging
 import os
 import threading
+import time
 from importlib.resources import files
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from ptdeploy.serving.admission import Busy
 from ptdeploy.serving.images import BadImage, decode_image
+from ptdeploy.serving.metrics import Metrics, log_request, request_id
 from ptdeploy.serving.settings import app_settings
 
 log = logging.getLogger(__name__)
@@ -18,8 +20,9 @@ log = logging.getLogger(__name__)
 class ModelState:
     """Loads the model (in a thread, so /health can say "loading") and runs predictions."""
 
-    def __init__(self, config, batcher=None):
+    def __init__(self, config, batcher=None, metrics: Metrics | None = None):
         self.config = config
+        self.metrics = metrics or Metrics(config["METRICS"])
         self._own_batcher = batcher
         self.ready = threading.Event()
         self.error: str | None = None
@@ -32,6 +35,7 @@ class ModelState:
             self._load()
 
     def _load(self) -> None:
+        started = time.perf_counter()
         try:
             # Imported here: under gunicorn this runs in the worker, after fork. On ONNX Runtime (the
             # default) nothing below imports torch.
@@ -67,6 +71,8 @@ class ModelState:
                     self.config["MAX_BATCH_SIZE"],
                     self.config["BATCH_LATENCY_MS"] / 1000,
                 )
+            self.metrics.load_seconds.set(time.perf_counter() - started)
+            self.metrics.runtime.labels(self.config["CLASSIFIER"], runtime).set(1)
             self.ready.set()
         except Exception as exc:
             log.exception("model failed to load")
@@ -75,14 +81,20 @@ class ModelState:
     def classify(self, data: bytes) -> dict:
         """Bytes of one upload -> answer dict; raises BadImage for input we refuse, Busy when full."""
         predictor = self.predictor
+        started = time.perf_counter()
         # Decode no larger than the preprocessing needs: it resizes the shorter side to resize_side.
         image = decode_image(
             data, self.config["MAX_IMAGE_PIXELS"], predictor.resize_side, self.decodes.reserve
         )
         prepared = predictor.prepare(image)
+        decoded = time.perf_counter()
+        self.metrics.decode.observe(decoded - started)
         if self.batcher is not None:
-            return self.batcher(prepared)
-        return predictor.predict_batch([prepared])[0]
+            answer = self.batcher(prepared)
+        else:
+            answer = predictor.predict_batch([prepared])[0]
+        self.metrics.model.observe(time.perf_counter() - decoded)
+        return answer
 
 
 def error(status: int, message: str) -> tuple[Response, int]:
@@ -97,8 +109,48 @@ def create_app(config: dict | None = None, batcher=None) -> Flask:
     app.config.from_mapping(app_settings(config))
     app.config["PROPAGATE_EXCEPTIONS"] = False  # never hand a traceback to the client
     app.json.sort_keys = False  # keep answers in the order we build them
-    state = ModelState(app.config, batcher)
+    metrics = Metrics(app.config["METRICS"])
+    state = ModelState(app.config, batcher, metrics)
     app.extensions["ptdeploy"] = state
+
+    @app.before_request
+    def start_request():
+        g.request_id = request_id(request.headers.get("X-Request-ID"))
+        g.started = time.perf_counter()
+        metrics.in_flight.inc()
+        g.in_flight = True
+
+    @app.after_request
+    def account(response: Response) -> Response:
+        seconds = time.perf_counter() - g.get("started", time.perf_counter())
+        endpoint = request.url_rule.rule if request.url_rule else "other"  # not the raw path: bounded labels
+        metrics.requests.labels(endpoint, str(response.status_code)).inc()
+        metrics.latency.labels(endpoint).observe(seconds)
+        if response.status_code == 413:
+            metrics.refused.labels("too_large").inc()
+        elif g.get("refused"):
+            metrics.refused.labels(g.refused).inc()
+        rid = g.get("request_id") or request_id(None)
+        response.headers["X-Request-ID"] = rid
+        fields = {"request_id": rid, "method": request.method, "path": request.path, "endpoint": endpoint}
+        fields |= {"status": response.status_code, "duration_ms": round(seconds * 1000, 1)}
+        if g.get("images"):
+            fields["images"] = g.images
+        if app.config["ACCESS_LOG"]:
+            log_request(**fields)
+        return response
+
+    @app.teardown_request
+    def finish_request(exc):
+        if g.pop("in_flight", False):
+            metrics.in_flight.dec()
+
+    if app.config["METRICS"]:
+
+        @app.get("/metrics")
+        def metrics_page():
+            # Behind nginx only 127.0.0.1 may ask (nginx.conf); gunicorn alone binds 127.0.0.1 by default.
+            return Response(metrics.exposition(), content_type=metrics.content_type)
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(exc: RequestEntityTooLarge):
@@ -107,6 +159,7 @@ def create_app(config: dict | None = None, batcher=None) -> Flask:
 
     @app.errorhandler(Busy)
     def busy(exc: Busy):
+        g.refused = "decode_budget"
         response, status = error(503, exc.message)
         response.headers["Retry-After"] = str(exc.retry_after)
         return response, status
@@ -117,7 +170,8 @@ def create_app(config: dict | None = None, batcher=None) -> Flask:
 
     @app.errorhandler(Exception)
     def unexpected_error(exc: Exception):
-        log.exception("unhandled error")  # the details go to the log, not to the client
+        # the details go to the log, not to the client; never the upload itself
+        log.exception("unhandled error (request %s)", g.get("request_id"))
         return error(500, "Internal error; the server logged the details.")
 
     @app.get("/")
@@ -154,6 +208,8 @@ def create_app(config: dict | None = None, batcher=None) -> Flask:
                 "Send the image as a multipart/form-data file field named 'file'"
                 f"{hint}, e.g. curl -F file=@cat.jpg http://HOST/predict",
             )
+        g.images = len(uploads)
+        metrics.images.observe(len(uploads))
         if len(uploads) > app.config["MAX_FILES"]:
             return error(413, f"At most {app.config['MAX_FILES']} images per request.")
         if len(uploads) == 1:  # the tutorial's request: one answer, at the top level

@@ -71,7 +71,8 @@ class ClassifierDeployment:
         self._predict.set_max_batch_size(config["MAX_BATCH_SIZE"] if config["BATCHING"] else 1)
         self._predict.set_batch_wait_timeout_s(config["BATCH_LATENCY_MS"] / 1000)
         self.batcher = ServeBatcher(self._predict)
-        self.app = create_app(config, batcher=self.batcher)
+        # Ray's replicas are not gunicorn's workers: /metrics here would count one replica only
+        self.app = create_app({**config, "METRICS": False}, batcher=self.batcher)
         self.replica = serve.get_replica_context().replica_id.unique_id
         # Two pools, so that requests waiting for their batch can never take the thread the batch needs.
         self.request_threads = ThreadPoolExecutor(REQUEST_THREADS, thread_name_prefix="request")

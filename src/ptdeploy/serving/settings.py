@@ -55,6 +55,10 @@ DEFAULTS = {
     # PyTorch keeps its default. gunicorn gives each worker its share of the CPUs (gunicorn_conf.py).
     "MODEL_THREADS": 0,
     "LOAD_IN_BACKGROUND": True,  # answer /health (503) while the model loads
+    # Prometheus metrics and GET /metrics (ptdeploy.serving.metrics). Off on Ray Serve, where a scrape
+    # would reach one replica and see only its counts.
+    "METRICS": True,
+    "ACCESS_LOG": True,  # one JSON line per request on stderr, with its request id
 }
 
 

@@ -90,6 +90,15 @@ def servers() -> dict[str, dict]:
         "production, eager": production("eager"),
         "production, ONNX Runtime": production("onnxruntime"),
         f"production, ONNX Runtime, {CORES} workers": production("onnxruntime", workers=CORES),
+        # what the metrics and the request log cost (ptdeploy.serving.metrics): the row above without them
+        "production, ONNX Runtime, no metrics or log": {
+            **production("onnxruntime"),
+            "env": {
+                **production("onnxruntime")["env"],
+                "PTDEPLOY_METRICS": "false",
+                "PTDEPLOY_ACCESS_LOG": "false",
+            },
+        },
         "production, ONNX Runtime + batching": production("onnxruntime", batching=True),
         "production, ONNX Runtime, behind nginx": {
             **production("onnxruntime"),
