@@ -175,3 +175,16 @@ def test_buckets_are_read_and_summed_over_matching_series():
     )
     assert service_metrics.buckets(text, "t", endpoint="/a") == {0.1: 1, float("inf"): 2}
     assert service_metrics.buckets(text, "t") == {0.1: 6, float("inf"): 9}
+
+
+def test_the_request_log_works_with_metrics_off(capfd):
+    """As on Ray Serve: metrics off, each request still logged, on stderr."""
+    handlers = list(service_metrics.access_log.handlers)
+    service_metrics.access_log.handlers.clear()  # as in a fresh process
+    try:
+        app = create_app({"LOAD_IN_BACKGROUND": False, "METRICS": False})
+        app.test_client().get("/health", headers={"X-Request-ID": "ray-1"})
+    finally:
+        service_metrics.access_log.handlers[:] = handlers  # the new one wrote to this test's stderr
+    line = json.loads(capfd.readouterr().err.strip().splitlines()[-1])
+    assert line["request_id"] == "ray-1" and line["path"] == "/health"

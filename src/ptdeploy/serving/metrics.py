@@ -62,6 +62,7 @@ class Metrics:
     ``Metrics(enabled=False)`` records nothing (the serving benchmark measures what they cost)."""
 
     def __init__(self, enabled: bool = True):
+        _access_handler()  # the request log does not depend on metrics (Ray Serve: log on, metrics off)
         self.enabled = enabled
         if not enabled:
             off = _Off()
@@ -120,7 +121,6 @@ class Metrics:
             "ptdeploy_model_load_seconds", "Time the worker took to load its model",
             multiprocess_mode="liveall", **kw,
         )  # fmt: skip
-        _access_handler()
 
     def exposition(self) -> bytes:
         """The text a scrape of /metrics gets."""
