@@ -17,7 +17,7 @@ import requests
 
 from ptdeploy import resources
 from ptdeploy.paths import CAT_JPG
-from ptdeploy.serving import ray_app
+from ptdeploy.serving import metrics, ray_app
 from ptdeploy.serving.runtimes import RUNTIMES
 from ptdeploy.tools import processes, replicas, samples
 
@@ -26,13 +26,17 @@ COMMAND = [sys.executable, "-m", "ptdeploy.serving.ray_app"]
 # A busy shared 2-core machine: Ray and two replicas (torch + ONNX Runtime) took up to ~2 min to start.
 START_TIMEOUT_S = 300
 REQUEST_TIMEOUT_S = 60
+METRICS_INTERVAL_MS = 1000  # how often Ray's processes hand their metrics to the agent (default 10 s)
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     log = tmp_path_factory.mktemp("ray") / "serve.log"
     began = time.monotonic()
-    server = processes.start(COMMAND, env={"PTDEPLOY_REPLICAS": "2"}, timeout=START_TIMEOUT_S, log=log)
+    env = {"PTDEPLOY_REPLICAS": "2", "PTDEPLOY_RAY_METRICS_PORT": str(processes.free_port())}
+    env["RAY_metrics_report_interval_ms"] = str(METRICS_INTERVAL_MS)
+    server = processes.start(COMMAND, env=env, timeout=START_TIMEOUT_S, log=log)
+    server.metrics_url = f"http://127.0.0.1:{env['PTDEPLOY_RAY_METRICS_PORT']}/metrics"
     replicas.wait_for_replicas(server.url, 2, START_TIMEOUT_S)
     server.startup_s = time.monotonic() - began
     try:
@@ -121,6 +125,39 @@ def test_requests_spread_over_both_replicas(server):
     with ThreadPoolExecutor(4) as pool:
         served_by = Counter(r.headers["X-Replica"] for r in pool.map(lambda _: post_cat(server), range(24)))
     assert len(served_by) == 2, served_by
+
+
+def test_metrics_from_rays_agent_count_what_was_sent(server):
+    """Ray Serve's own request counter (the proxy's) and the service's histograms (the replicas'), both
+    from Ray's metrics agent, follow a known load: 6 cats, 2 text files."""
+    pause = 2.5 * METRICS_INTERVAL_MS / 1000
+
+    def read():
+        text = requests.get(server.metrics_url, timeout=10).text
+        decoded = metrics.buckets(text, "ray_ptdeploy_decode_duration_seconds")
+        return replicas.ray_request_counts(server.metrics_url), decoded.get(float("inf"), 0)
+
+    (before, decoded_before) = replicas.settled(read, pause)
+    text = {"file": ("notes.txt", b"not an image", "text/plain")}
+    statuses = [post_cat(server).status_code for _ in range(6)]
+    statuses += [requests.post(server.url + "/predict", files=text, timeout=30).status_code for _ in range(2)]
+    assert Counter(statuses) == {200: 6, 415: 2}
+    (after, decoded_after) = replicas.settled(read, pause)
+    sent = {status: after[status] - before.get(status, 0) for status in after}
+    assert {status: n for status, n in sent.items() if n} == {200: 6, 415: 2}
+    assert decoded_after - decoded_before == 6  # one decode per image; the text files never decode
+    scraped = requests.get(server.metrics_url, timeout=10).text
+    for name in (
+        "ray_ptdeploy_model_duration_seconds",
+        "ray_ptdeploy_images_per_request",
+        "ray_serve_http_request_latency_ms",
+    ):
+        assert metrics.buckets(scraped, name), name
+    assert metrics.totals(scraped, "ray_ptdeploy_runtime_info", by="runtime") == {
+        "onnxruntime": 2
+    }  # a replica each
+    loaded = metrics.totals(scraped, "ray_ptdeploy_model_load_seconds", by="replica")
+    assert len(loaded) == 2 and all(seconds > 0 for seconds in loaded.values())
 
 
 def test_ray_memory(server):

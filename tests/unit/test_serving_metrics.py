@@ -188,3 +188,54 @@ def test_the_request_log_works_with_metrics_off(capfd):
         service_metrics.access_log.handlers[:] = handlers  # the new one wrote to this test's stderr
     line = json.loads(capfd.readouterr().err.strip().splitlines()[-1])
     assert line["request_id"] == "ray-1" and line["path"] == "/health"
+
+
+class FakeRayMetric:
+    """Records what a Ray metric would be given."""
+
+    def __init__(self):
+        self.calls = []
+
+    def inc(self, value, tags=None):
+        self.calls.append(("inc", value, tags))
+
+    def observe(self, value, tags=None):
+        self.calls.append(("observe", value, tags))
+
+    def set(self, value, tags=None):
+        self.calls.append(("set", value, tags))
+
+
+def test_a_ray_metric_takes_prometheus_clients_calls():
+    fake = FakeRayMetric()
+    refused = service_metrics._RayMetric(fake, ("reason",))
+    refused.labels("too_large").inc()
+    service_metrics._RayMetric(fake).observe(0.25)
+    service_metrics._RayMetric(fake, ("model", "runtime")).labels("m", "r").set(1)
+    assert fake.calls == [
+        ("inc", 1, {"reason": "too_large"}),
+        ("observe", 0.25, None),
+        ("set", 1, {"model": "m", "runtime": "r"}),
+    ]
+    with pytest.raises(ValueError):  # a label missing or one too many is a mistake, not a silent drop
+        refused.labels("too_large", "extra")
+
+
+def test_a_ray_gauge_says_its_last_values_again():
+    fake = FakeRayMetric()
+    runtime = service_metrics._RayMetric(fake, ("runtime",))
+    runtime.labels("onnxruntime").set(1)
+    runtime.labels("onnxruntime").set(2)
+    runtime.labels("torch").set(1)
+    fake.calls.clear()
+    runtime.say_again()  # Ray drops a gauge it no longer hears of
+    assert fake.calls == [("set", 2, {"runtime": "onnxruntime"}), ("set", 1, {"runtime": "torch"})]
+
+
+def test_every_metric_has_its_name_on_ray():
+    names = {d.name + ("_total" if d.kind == "counter" else "") for d in service_metrics.DEFINITIONS.values()}
+    assert set(service_metrics.RAY_NAMES) == names
+    ray_own = {service_metrics.DEFINITIONS[a].name for a in service_metrics.RayMetrics.RAY_COUNTS}
+    for ours, theirs in service_metrics.RAY_NAMES.items():
+        # the service's own keep their name behind Ray's prefix; Ray's own counts have names of their own
+        assert (theirs == "ray_" + ours) != (ours.removesuffix("_total") in ray_own), ours

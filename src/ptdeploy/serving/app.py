@@ -101,15 +101,16 @@ def error(status: int, message: str) -> tuple[Response, int]:
     return jsonify({"error": status, "message": message}), status
 
 
-def create_app(config: dict | None = None, batcher=None) -> Flask:
+def create_app(config: dict | None = None, batcher=None, metrics=None) -> Flask:
     """The service, with ``settings.app_settings(config)``. ``batcher`` (a callable: a prepared image
     array -> answer, with a ``batch_sizes`` Counter), if given, runs every prediction instead of the
-    built-in one: ray_app.py passes Ray Serve's batching."""
+    built-in one; ``metrics``, if given, records instead of ``Metrics(config["METRICS"])``. ray_app.py
+    passes Ray Serve's batching and ``RayMetrics``."""
     app = Flask(__name__)
     app.config.from_mapping(app_settings(config))
     app.config["PROPAGATE_EXCEPTIONS"] = False  # never hand a traceback to the client
     app.json.sort_keys = False  # keep answers in the order we build them
-    metrics = Metrics(app.config["METRICS"])
+    metrics = metrics or Metrics(app.config["METRICS"])
     state = ModelState(app.config, batcher, metrics)
     app.extensions["ptdeploy"] = state
 

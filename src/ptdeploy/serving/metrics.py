@@ -9,6 +9,10 @@ Under gunicorn each worker is its own process. With ``PROMETHEUS_MULTIPROC_DIR``
 sets it) every process writes its values to files there and ``/metrics`` sums them, whichever worker
 answers. A worker's counts stay in its files after it exits, so a restart loses none.
 
+On Ray Serve (``RayMetrics``) there is no ``/metrics`` route: each replica records through Ray's own
+metrics, which every node's metrics agent serves, and Ray Serve counts requests, latency and requests in
+flight itself (``RAY_NAMES`` says which name replaces which).
+
 Logs: one JSON line per request on stderr, with a request id: the client's ``X-Request-ID`` when it is a
 plain token (nginx sends one for every request), else a new one; it is returned in the response header.
 No log line holds request bodies.
@@ -19,8 +23,10 @@ import logging
 import os
 import re
 import sys
+import threading
 import time
 import uuid
+from typing import NamedTuple
 
 # prometheus-client is imported where it is used: it picks its multiprocess mode when first imported, and
 # gunicorn's master (gunicorn_conf.py imports this module) sets MULTIPROCESS_DIR before any worker does.
@@ -57,70 +63,98 @@ class _Off:
     def observe(self, value): ...
 
 
+class Definition(NamedTuple):
+    kind: str  # counter, gauge or histogram
+    name: str
+    help: str
+    labels: tuple[str, ...] = ()
+    buckets: tuple[float, ...] = ()  # a histogram's upper bounds
+    mode: str = ""  # a gauge's multiprocess mode: how the values of several worker processes combine
+
+
+# What the service records, by the attribute that records it.
+DEFINITIONS = {
+    "requests": Definition(
+        "counter",
+        "ptdeploy_requests",
+        "HTTP requests answered, by endpoint and status",
+        ("endpoint", "status"),
+    ),
+    "latency": Definition(
+        "histogram",
+        "ptdeploy_request_duration_seconds",
+        "Time to answer a request, by endpoint",
+        ("endpoint",),
+        LATENCY_BUCKETS,
+    ),
+    "decode": Definition(
+        "histogram",
+        "ptdeploy_decode_duration_seconds",
+        "Time to decode and preprocess one image",
+        buckets=LATENCY_BUCKETS,
+    ),
+    "model": Definition(
+        "histogram",
+        "ptdeploy_model_duration_seconds",
+        "Time from a prepared image to its answer: the model, and any wait for a batch",
+        buckets=LATENCY_BUCKETS,
+    ),
+    "in_flight": Definition(
+        "gauge", "ptdeploy_requests_in_flight", "Requests being answered now", mode="livesum"
+    ),
+    "images": Definition(
+        "histogram", "ptdeploy_images_per_request", "Images in one /predict request", buckets=IMAGE_BUCKETS
+    ),
+    "refused": Definition(
+        "counter",
+        "ptdeploy_refused_requests",
+        "Requests refused: decode_budget (503, decoding memory full), too_large (413)",
+        ("reason",),
+    ),
+    "runtime": Definition(
+        "gauge",
+        "ptdeploy_runtime_info",
+        "The model and runtime serving (value 1)",
+        ("model", "runtime"),
+        mode="max",
+    ),
+    "load_seconds": Definition(
+        "gauge", "ptdeploy_model_load_seconds", "Time the worker took to load its model", mode="liveall"
+    ),
+}
+
+
 class Metrics:
-    """The service's metrics, in this app's own registry, or in the shared files of multiprocess mode.
-    ``Metrics(enabled=False)`` records nothing (the serving benchmark measures what they cost)."""
+    """The service's metrics (``DEFINITIONS``), in this app's own registry, or in the shared files of
+    multiprocess mode. ``Metrics(enabled=False)`` records nothing (the serving benchmark measures what they
+    cost)."""
 
     def __init__(self, enabled: bool = True):
         _access_handler()  # the request log does not depend on metrics (Ray Serve: log on, metrics off)
         self.enabled = enabled
         if not enabled:
-            off = _Off()
-            self.requests = self.latency = self.decode = self.model = self.in_flight = off
-            self.images = self.refused = self.runtime = self.load_seconds = off
+            for attribute in DEFINITIONS:
+                setattr(self, attribute, _Off())
             return
-        from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
+        import prometheus_client
 
-        self.content_type = CONTENT_TYPE_LATEST
+        self.content_type = prometheus_client.CONTENT_TYPE_LATEST
         self.multiprocess = bool(os.environ.get(MULTIPROCESS_DIR))
-        self.registry = CollectorRegistry()
+        self.registry = prometheus_client.CollectorRegistry()
         # multiprocess: values live in files and are collected at scrape time, not through a registry
-        kw = {"registry": None if self.multiprocess else self.registry}
-        self.requests = Counter(
-            "ptdeploy_requests",
-            "HTTP requests answered, by endpoint and status",
-            ["endpoint", "status"],
-            **kw,
-        )
-        self.latency = Histogram(
-            "ptdeploy_request_duration_seconds",
-            "Time to answer a request, by endpoint",
-            ["endpoint"],
-            buckets=LATENCY_BUCKETS,
-            **kw,
-        )
-        self.decode = Histogram(
-            "ptdeploy_decode_duration_seconds",
-            "Time to decode and preprocess one image",
-            buckets=LATENCY_BUCKETS,
-            **kw,
-        )
-        self.model = Histogram(
-            "ptdeploy_model_duration_seconds",
-            "Time from a prepared image to its answer: the model, and any wait for a batch",
-            buckets=LATENCY_BUCKETS,
-            **kw,
-        )
-        self.in_flight = Gauge(
-            "ptdeploy_requests_in_flight", "Requests being answered now", multiprocess_mode="livesum", **kw
-        )
-        self.images = Histogram(
-            "ptdeploy_images_per_request", "Images in one /predict request", buckets=IMAGE_BUCKETS, **kw
-        )
-        self.refused = Counter(
-            "ptdeploy_refused_requests",
-            "Requests refused: decode_budget (503, decoding memory full), too_large (413)",
-            ["reason"],
-            **kw,
-        )
-        self.runtime = Gauge(
-            "ptdeploy_runtime_info", "The model and runtime serving (value 1)", ["model", "runtime"],
-            multiprocess_mode="max", **kw,
-        )  # fmt: skip
-        self.load_seconds = Gauge(
-            "ptdeploy_model_load_seconds", "Time the worker took to load its model",
-            multiprocess_mode="liveall", **kw,
-        )  # fmt: skip
+        registry = None if self.multiprocess else self.registry
+        for attribute, d in DEFINITIONS.items():
+            if d.kind == "histogram":
+                metric = prometheus_client.Histogram(
+                    d.name, d.help, d.labels, buckets=d.buckets, registry=registry
+                )
+            elif d.kind == "gauge":
+                metric = prometheus_client.Gauge(
+                    d.name, d.help, d.labels, multiprocess_mode=d.mode, registry=registry
+                )
+            else:
+                metric = prometheus_client.Counter(d.name, d.help, d.labels, registry=registry)
+            setattr(self, attribute, metric)
 
     def exposition(self) -> bytes:
         """The text a scrape of /metrics gets."""
@@ -131,6 +165,94 @@ class Metrics:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry)
+
+
+class _RayMetric:
+    """A Ray metric behind prometheus-client's face (``labels``, ``inc``, ``observe``, ``set``), so the
+    app records the same way on Ray Serve as under gunicorn. A gauge keeps its last values (``values``)
+    so they can be said again."""
+
+    def __init__(self, metric, label_names: tuple[str, ...] = (), tags: dict | None = None, values=None):
+        self.metric, self.label_names, self.tags = metric, label_names, tags
+        self.values: dict[tuple, tuple[dict | None, float]] = {} if values is None else values
+
+    def labels(self, *values):
+        tags = dict(zip(self.label_names, values, strict=True))
+        return _RayMetric(self.metric, self.label_names, tags, self.values)
+
+    def inc(self, amount=1):
+        self.metric.inc(amount, tags=self.tags)
+
+    def observe(self, value):
+        self.metric.observe(value, tags=self.tags)
+
+    def set(self, value):
+        self.values[tuple(sorted((self.tags or {}).items()))] = (self.tags, value)
+        self.metric.set(value, tags=self.tags)
+
+    def say_again(self):
+        for tags, value in list(self.values.values()):
+            self.metric.set(value, tags=tags)
+
+
+class RayMetrics:
+    """The service's metrics inside a Ray Serve replica (``ray.serve.metrics``: Ray adds the deployment,
+    replica and application tags and exports them from each node's metrics agent, named ``ray_*``).
+
+    Requests by status, their latency and the requests in flight are not recorded here: Ray Serve counts
+    them already (see ``RAY_NAMES``). The rest are the service's own.
+
+    Ray's agent drops a gauge it has not heard of for two report intervals (Ray 2.60), so a value set
+    once, such as the runtime or the load time, would vanish from the scrapes: a thread sets the gauges
+    again every interval."""
+
+    enabled = True
+    RAY_COUNTS = ("requests", "latency", "in_flight")
+
+    def __init__(self):
+        import ray
+        from ray.serve import metrics as ray_metrics
+
+        _access_handler()
+        gauges = []
+        for attribute, d in DEFINITIONS.items():
+            if attribute in self.RAY_COUNTS:
+                setattr(self, attribute, _Off())
+                continue
+            if d.kind == "histogram":
+                metric = ray_metrics.Histogram(d.name, d.help, boundaries=list(d.buckets), tag_keys=d.labels)
+            elif d.kind == "gauge":
+                metric = ray_metrics.Gauge(d.name, d.help, tag_keys=d.labels)
+            else:
+                metric = ray_metrics.Counter(d.name, d.help, tag_keys=d.labels)
+            setattr(self, attribute, _RayMetric(metric, d.labels))
+            if d.kind == "gauge":
+                gauges.append(getattr(self, attribute))
+        interval_s = max(ray._config.metrics_report_interval_ms(), 1000) / 1000
+
+        def keep_saying():
+            while True:
+                time.sleep(interval_s)
+                for gauge in gauges:
+                    gauge.say_again()
+
+        threading.Thread(target=keep_saying, name="ray-gauges", daemon=True).start()
+
+
+# The gunicorn service's metrics and what a scrape of Ray's metrics agents finds instead. The first three
+# are Ray Serve's own (its proxy's requests and latency in milliseconds, with the route prefix, not the
+# endpoint; the requests each replica is processing); the rest are the service's, with Ray's prefix.
+RAY_NAMES = {
+    "ptdeploy_requests_total": "ray_serve_num_http_requests_total",
+    "ptdeploy_request_duration_seconds": "ray_serve_http_request_latency_ms",
+    "ptdeploy_requests_in_flight": "ray_serve_replica_processing_queries",
+    "ptdeploy_decode_duration_seconds": "ray_ptdeploy_decode_duration_seconds",
+    "ptdeploy_model_duration_seconds": "ray_ptdeploy_model_duration_seconds",
+    "ptdeploy_images_per_request": "ray_ptdeploy_images_per_request",
+    "ptdeploy_refused_requests_total": "ray_ptdeploy_refused_requests_total",
+    "ptdeploy_runtime_info": "ray_ptdeploy_runtime_info",
+    "ptdeploy_model_load_seconds": "ray_ptdeploy_model_load_seconds",
+}
 
 
 def request_id(incoming: str | None) -> str:
@@ -165,6 +287,19 @@ def buckets(text: str, name: str, **labels: str) -> dict[float, float]:
             if s.name == f"{name}_bucket" and labels.items() <= s.labels.items():
                 bound = float(s.labels["le"])
                 found[bound] = found.get(bound, 0) + s.value
+    return found
+
+
+def totals(text: str, name: str, by: str, **labels: str) -> dict[str, float]:
+    """A counter's values from /metrics text {value of the label ``by``: total}, summed over the series
+    whose labels include ``labels``."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    found: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == name and labels.items() <= s.labels.items():
+                found[s.labels[by]] = found.get(s.labels[by], 0) + s.value
     return found
 
 

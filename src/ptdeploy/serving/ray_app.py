@@ -27,6 +27,7 @@ from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from ptdeploy import resources
 from ptdeploy.serving.app import create_app
+from ptdeploy.serving.metrics import RayMetrics
 from ptdeploy.serving.settings import app_settings, process_settings
 
 CONFIG = Path(__file__).with_name("ray_serve.yaml")
@@ -71,8 +72,10 @@ class ClassifierDeployment:
         self._predict.set_max_batch_size(config["MAX_BATCH_SIZE"] if config["BATCHING"] else 1)
         self._predict.set_batch_wait_timeout_s(config["BATCH_LATENCY_MS"] / 1000)
         self.batcher = ServeBatcher(self._predict)
-        # Ray's replicas are not gunicorn's workers: /metrics here would count one replica only
-        self.app = create_app({**config, "METRICS": False}, batcher=self.batcher)
+        # No /metrics route here (it would count one replica): Ray's metrics agent exports what each
+        # replica records, summed by whoever scrapes it.
+        metrics = RayMetrics() if config["METRICS"] else None
+        self.app = create_app({**config, "METRICS": False}, batcher=self.batcher, metrics=metrics)
         self.replica = serve.get_replica_context().replica_id.unique_id
         # Two pools, so that requests waiting for their batch can never take the thread the batch needs.
         self.request_threads = ThreadPoolExecutor(REQUEST_THREADS, thread_name_prefix="request")
@@ -129,9 +132,10 @@ def load_config(path: Path = CONFIG) -> tuple[dict, dict, dict]:
     return config.get("http_options", {}), application.get("args", {}), deployment
 
 
-def start_ray(cpus: int) -> None:
+def start_ray(cpus: int, metrics_port: int | None = None) -> None:
     """A new local Ray instance (never one that happens to run here) with ``cpus`` CPUs, a small object
-    store and no dashboard."""
+    store and no dashboard. Its metrics agent serves Prometheus' text on ``metrics_port`` (None: a free
+    port Ray picks; ``metrics_url`` says which)."""
     import ray
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # offline: no usage report
@@ -143,7 +147,17 @@ def start_ray(cpus: int) -> None:
         object_store_memory=OBJECT_STORE_BYTES,
         include_dashboard=False,
         logging_level=logging.WARNING,
+        _metrics_export_port=metrics_port,
     )
+
+
+def metrics_url() -> str:
+    """Where this machine's Ray metrics agent serves the metrics of every Ray process here: Serve's proxy
+    (requests, latency) and the replicas (the service's own). Like Ray's other ports it listens on every
+    interface: a Ray node belongs on a private network."""
+    import ray
+
+    return f"http://127.0.0.1:{ray._private.worker.global_worker.node.metrics_export_port}/metrics"
 
 
 def deploy(host: str, port: int, deployment: dict, settings: dict) -> None:
@@ -167,13 +181,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=process.port)
     parser.add_argument("--replicas", type=int, default=process.replicas)
     parser.add_argument("--config", type=Path, default=CONFIG)
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=int(os.environ.get("PTDEPLOY_RAY_METRICS_PORT", 0)) or None,
+        help="port of Ray's metrics agent (default: a free one, printed)",
+    )
     args = parser.parse_args(argv)
     _, settings, deployment = load_config(args.config)
     cpus_each = deployment.get("ray_actor_options", {}).get("num_cpus", 1)
     wanted = args.replicas or deployment.get("num_replicas", 1)
     deployment["num_replicas"], machine = replicas_that_fit(wanted, cpus_each)
     began = time.monotonic()
-    start_ray(max(1, round(deployment["num_replicas"] * cpus_each)))
+    start_ray(max(1, round(deployment["num_replicas"] * cpus_each)), args.metrics_port)
     # After ray.init, which installs its own handlers: SIGTERM and SIGINT end the block below.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, signal.default_int_handler)
@@ -184,6 +204,7 @@ def main(argv: list[str] | None = None) -> None:
             f"http://{args.host}:{args.port}, ready in {time.monotonic() - began:.1f} s",
             flush=True,
         )
+        print(f"Ray's metrics (Prometheus): {metrics_url()}", flush=True)
         while True:
             signal.pause()
     except KeyboardInterrupt:

@@ -9,6 +9,8 @@ import time
 import psutil
 import requests
 
+from ptdeploy.serving import metrics
+
 
 def replica_pids(url: str, tries: int = 20, timeout: float = 60) -> dict[str, int]:
     """replica id -> pid, from ``tries`` /health requests (Ray spreads them over the replicas)."""
@@ -26,6 +28,29 @@ def wait_for_replicas(url: str, count: int, timeout: float) -> dict[str, int]:
     while len(pids := replica_pids(url, tries=10)) < count and time.monotonic() < deadline:
         time.sleep(1)
     return pids
+
+
+def ray_request_counts(metrics_url: str) -> dict[int, int]:
+    """Requests Ray Serve's HTTP proxy answered, by status, from one scrape of Ray's metrics agent."""
+    text = requests.get(metrics_url, timeout=10).text
+    counted = metrics.totals(
+        text, "ray_serve_num_http_requests_total", by="status_code", application="classifier"
+    )
+    return {int(status): int(total) for status, total in sorted(counted.items())}
+
+
+def settled(read, pause: float, timeout: float = 60):
+    """``read()`` once two reads ``pause`` seconds apart agree. Ray's processes hand their metrics to the
+    agent every few seconds (``RAY_metrics_report_interval_ms``), so a scrape lags the requests; with
+    ``pause`` longer than that interval, two equal reads mean nothing is still on its way."""
+    deadline = time.monotonic() + timeout
+    last = read()
+    while time.monotonic() < deadline:
+        time.sleep(pause)
+        if (now := read()) == last:
+            return now
+        last = now
+    raise TimeoutError(f"the values still changed after {timeout} s")
 
 
 def ray_memory(pid: int) -> tuple[int, list[int]]:
