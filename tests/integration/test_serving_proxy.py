@@ -3,13 +3,16 @@
 import os
 import signal
 import socket
+import subprocess
 import sys
 import time
 
 import pytest
 import requests
 
-from ptdeploy.paths import CAT_JPG
+from ptdeploy import system_packages
+from ptdeploy.paths import CAT_JPG, output_dir
+from ptdeploy.serving import metrics, proxy
 from ptdeploy.tools import processes
 
 CAT = CAT_JPG.read_bytes()
@@ -67,13 +70,51 @@ def test_slow_clients_are_cut_off_within_the_header_timeout(server):
             sock.close()
 
 
-def test_too_large_upload_is_refused_by_nginx_as_json(server):
+def test_too_large_upload_is_refused_by_nginx_as_json_and_counted(server):
+    def refused():
+        text = requests.get(server.url + "/metrics", timeout=10).text
+        return metrics.totals(text, "ptdeploy_refused_requests_total", by="reason").get("too_large", 0)
+
+    before = refused()
     big = b"\0" * (11 * 2**20)  # over the app's 10 MB cap
     response = requests.post(server.url + "/predict", files={"file": ("big.bin", big)}, timeout=30)
     assert response.status_code == 413
     assert response.headers["Content-Type"] == "application/json"
-    assert response.headers["Server"] == "nginx"  # refused before gunicorn read a byte of it
-    assert response.json()["error"] == 413
+    assert response.json()["error"] == 413 and "10 MB" in response.json()["message"]
+    # nginx refused it unread and told the app, without the body, which answered and counted it
+    assert refused() == before + 1
+
+
+def test_a_client_cannot_claim_nginx_refused_it(server):
+    forged = {"X-Refused-By-Proxy": "too_large"}
+    response = requests.post(
+        server.url + "/predict", files={"file": ("cat.jpg", CAT)}, headers=forged, timeout=30
+    )
+    assert response.status_code == 200, response.text
+
+
+def test_too_large_upload_gets_json_even_with_the_app_down():
+    """nginx alone, its upstream a closed port: the refusal it cannot hand over is its JSON 503 page."""
+    port, closed = processes.free_port(), processes.free_port()
+    run_dir = output_dir("nginx", f"app-down-{port}")
+    run_dir.chmod(0o755)  # as proxy.main: nginx's workers (nobody, under root) read the error pages
+    conf = proxy.render(run_dir, f"127.0.0.1:{port}", f"127.0.0.1:{closed}")
+    nginx = subprocess.Popen(
+        [system_packages.require("nginx"), "-p", str(run_dir), "-c", str(conf), "-e", "stderr"]
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while processes.port_is_free(port) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        big = b"\0" * (11 * 2**20)
+        response = requests.post(
+            f"http://127.0.0.1:{port}/predict", files={"file": ("big.bin", big)}, timeout=30
+        )
+        assert response.status_code == 503
+        assert response.headers["Content-Type"] == "application/json"
+        assert response.json()["error"] == 503
+    finally:
+        proxy.stop(nginx, signal.SIGQUIT)
 
 
 def test_nginx_error_pages_are_json(server):

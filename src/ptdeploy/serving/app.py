@@ -97,6 +97,11 @@ class ModelState:
         return answer
 
 
+# nginx passes the requests it refuses as too large on, without their bodies, with this header, so that
+# the refusal is answered and counted here like any other.
+PROXY_REFUSED = "X-Refused-By-Proxy"
+
+
 def error(status: int, message: str) -> tuple[Response, int]:
     return jsonify({"error": status, "message": message}), status
 
@@ -120,6 +125,8 @@ def create_app(config: dict | None = None, batcher=None, metrics=None) -> Flask:
         g.started = time.perf_counter()
         metrics.in_flight.inc()
         g.in_flight = True
+        if request.headers.get(PROXY_REFUSED) == "too_large":  # nginx refused the upload unread (nginx.conf)
+            raise RequestEntityTooLarge()
 
     @app.after_request
     def account(response: Response) -> Response:

@@ -51,7 +51,6 @@ def error_pages(limit: int) -> dict[int, str]:
     return {
         400: "The request is not valid HTTP.",
         403: "Only this machine may read the metrics.",
-        413: f"The upload is larger than this service accepts ({limit / 2**20:g} MB per request).",
         429: "Too many requests in flight from this address; retry shortly.",
         500: "Internal error in the proxy.",
         503: "The service is not available right now; retry shortly.",
