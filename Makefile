@@ -23,11 +23,13 @@ SYSTEM   := PYTHONPATH=src $(PYTHON) -m ptdeploy.system_packages
 .PHONY: help setup run test test-fast test-notebooks test-portable refresh check-outputs lab assets i18n zh
 .PHONY: clean lint format
 .PHONY: serve serve-direct serve-ray bench-serve system-packages system-packages-tests
-.PHONY: cpp gpu-record
+.PHONY: cpp gpu-record drift errata
 
 help:
 	@echo "make run       execute every chapter and deep dive headless (into outputs/executed/), print a summary"
 	@echo "make test      lint, then every test: unit, integration, slow (pytest --nbval over every notebook)"
+	@echo "make errata    ERRATA.md from the notebooks (where the tutorials no longer work as written)"
+	@echo "make drift     the notebooks on the newest releases (.venv-drift; downloads GBs): data/drift/DATE.md"
 	@echo "make test-fast the unit tests only (pytest -m unit; no server, C++ build, browser or notebook)"
 	@echo "make test-portable  pytest --nbval over the notebooks on one core with capped instruction sets"
 	@echo "make lint      ruff: lint and format check (code, tests, scripts, notebooks)"
@@ -88,6 +90,7 @@ refresh: $(STAMP) system-packages
 	$(BIN)/python -m ptdeploy.tools.notebooks refresh $(NB)
 	$(BIN)/python -m ptdeploy.tools.notebooks check $(NB)
 	$(BIN)/python -m ptdeploy.tools.translations build $(NB)
+	$(BIN)/python -m ptdeploy.tools.errata
 
 # The Chinese edition (notebooks/zh/, src/ptdeploy/tools/translations.py). i18n: the catalogs
 # (notebooks/zh/po/*.po, one entry per markdown cell) follow the English notebooks; a changed cell keeps
@@ -96,6 +99,11 @@ refresh: $(STAMP) system-packages
 i18n: $(STAMP)
 	$(BIN)/python -m ptdeploy.tools.translations update $(NB)
 	$(BIN)/python -m ptdeploy.tools.translations check $(NB) || true
+
+# ERRATA.md: where the tutorials no longer work as written, from the cells' "erratum" metadata and outputs
+# (src/ptdeploy/tools/errata.py); make refresh rebuilds it too.
+errata: $(STAMP)
+	$(BIN)/python -m ptdeploy.tools.errata
 
 zh: $(STAMP)
 	$(BIN)/python -m ptdeploy.tools.translations build $(NB)
@@ -163,6 +171,16 @@ serve-ray: $(STAMP)
 # BENCH_ARGS, e.g. "--rounds 2 --save data/bench/serve.json" (what notebook 01 plots)
 bench-serve: $(STAMP) system-packages-tests
 	$(BIN)/python -m ptdeploy.tools.serving_bench $(BENCH_ARGS)
+
+# Drift watch (src/ptdeploy/tools/drift.py): .venv-drift (never .venv) with the newest releases of every
+# direct dependency, resolved together; nbval over the notebooks there under the portable profile; a
+# report in data/drift/DATE.md and .json. It downloads gigabytes, so make test leaves it out.
+# DRIFT_HOLD="torch executorch": keep these at their pins.
+DRIFT_HOLD ?=
+drift: $(STAMP) system-packages
+	$(BIN)/python -m ptdeploy.tools.drift setup --hold "$(DRIFT_HOLD)"
+	-$(PORTABLE) .venv-drift/bin/python -m pytest $(NBVAL) notebooks --junitxml=outputs/drift/junit.xml
+	$(BIN)/python -m ptdeploy.tools.drift report
 
 clean:
 	rm -rf outputs cpp/build cpp/example-app/build .pytest_cache
