@@ -179,7 +179,7 @@ bench-serve: $(STAMP) system-packages-tests
 DRIFT_HOLD ?=
 drift: $(STAMP) system-packages
 	$(BIN)/python -m ptdeploy.tools.drift setup --hold "$(DRIFT_HOLD)"
-	-$(PORTABLE) .venv-drift/bin/python -m pytest $(NBVAL) notebooks --junitxml=outputs/drift/junit.xml
+	-$(PORTABLE) .venv-drift/bin/python -m pytest $(NBVAL) -vv notebooks --junitxml=outputs/drift/junit.xml
 	$(BIN)/python -m ptdeploy.tools.drift report
 
 clean:

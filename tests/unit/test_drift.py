@@ -42,7 +42,8 @@ def test_each_cell_gets_its_outcome_and_its_id(run):
 
 def test_a_changed_output_shows_the_lines_that_differ_and_is_tagged(run):
     changed = run[0].cells[1]
-    assert changed.detail.splitlines() == ["mismatch 'stdout'", "- 1.25", "+ 1.5"]
+    # nbval's diff marks the stored output with + and this run's with -: the report names them.
+    assert changed.detail.splitlines() == ["mismatch 'stdout'", "now:    1.25", "stored: 1.5"]
     assert changed.tag == "changed numbers"
     assert "#x1B" not in changed.detail and "\x1b" not in changed.detail  # nbval's colours are gone
 
@@ -67,9 +68,20 @@ def test_exception_tags(line, tag):
 
 
 def test_only_digit_changes_are_changed_numbers():
-    assert drift.tag_change("- speedup 1.25x\n+ speedup 1.5x") == "changed numbers"
-    assert drift.tag_change("- Debug mode: off\n+ Debug mode: on") == ""
-    assert drift.tag_change("- a\n- b\n+ a") == ""
+    assert drift.tag_change("now:    speedup 1.25x\nstored: speedup 1.5x") == "changed numbers"
+    assert drift.tag_change("now:    Debug mode: off\nstored: Debug mode: on") == ""
+    assert drift.tag_change("now:    a\nnow:    b\nstored: a") == ""
+
+
+def test_a_cell_that_prints_the_new_versions_is_told_apart():
+    packages = [
+        {"name": "torch", "pinned": "2.14.1", "resolved": "2.15.0"},
+        {"name": "torchvision", "pinned": "0.29.1", "resolved": "0.29.2"},
+    ]
+    versions = "now:    torch 2.15.0 | torchvision 0.29.2\nstored: torch 2.14.1 | torchvision 0.29.1"
+    assert drift.prints_versions(versions, packages)
+    assert not drift.prints_versions("now:    torch 2.15.0 | 3 cats\nstored: torch 2.14.1 | 2 cats", packages)
+    assert not drift.prints_versions("now:    1.25\nstored: 1.5", packages)
 
 
 def test_the_report_lists_changed_packages_and_problems(run):

@@ -4,6 +4,10 @@ Each replica builds the service with ``create_app`` (same decoding, same limits,
 errors, same runtime setting) and hands every HTTP request to it; the predictions of concurrent requests
 go through Ray Serve's own ``@serve.batch``. Every answer says which replica served it (``X-Replica``).
 
+Metrics: no ``/metrics`` route here. Each replica records the service's own metrics through Ray's
+(``metrics.RayMetrics``), and Ray's metrics agent serves them with Ray Serve's request counts and latency
+(``metrics_url``; ``metrics.RAY_NAMES`` says which name stands for which).
+
 Run it locally: ``python -m ptdeploy.serving.ray_app`` (``make serve-ray``): a local Ray instance bounded
 in CPUs and memory, dashboard off, HTTP on 127.0.0.1. On a running Ray cluster the same file deploys with
 ``serve deploy src/ptdeploy/serving/ray_serve.yaml`` (or ``serve run`` it).

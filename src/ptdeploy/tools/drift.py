@@ -3,17 +3,19 @@
 ``make drift`` runs three steps (the Makefile's ``drift`` target):
 
 1. ``python -m ptdeploy.tools.drift setup``: a separate environment, ``.venv-drift`` (never ``.venv``),
-   with the newest release the resolver allows of every direct dependency (``requirements.txt`` and
-   ``requirements-nodeps.txt``, resolved together, so that a package another one caps waits for it), and
-   this project installed in it. What was resolved, and what is newer but held back and by whom, goes to
-   ``outputs/drift/resolution.json``. ``DRIFT_HOLD="torch executorch"`` keeps packages at their pins.
+   with the newest release the resolver allows of every direct dependency, and this project installed in
+   it. The packages of ``requirements.txt`` are resolved together, so a package another one caps waits
+   for it; those of ``requirements-nodeps.txt`` (installed without their dependencies) take their newest
+   release and constrain the others with what they declare about them (see ``resolve``). What was
+   resolved, and what is newer but held back and by whom, goes to ``outputs/drift/resolution.json``.
+   ``DRIFT_HOLD="torch executorch"`` keeps packages at their pins.
 2. nbval over every notebook in that environment, under the portable profile (one core, no AVX-512),
    with a JUnit XML file of the results.
 3. ``python -m ptdeploy.tools.drift report``: ``data/drift/DATE.json`` and ``DATE.md``: every package
    whose version differs from its pin; per notebook the cells that passed, whose checked output changed
    (with the lines that differ) and that raised (with the exception's last line), each tagged where the
-   kind can be told (removed API, deprecation now an error, changed numbers); and a summary on the
-   terminal.
+   kind can be told (removed API, deprecation now an error, changed numbers, versions printed); and a
+   summary on the terminal.
 
 It downloads gigabytes, so it is not part of ``make test``; its code is (tests/unit/test_drift.py).
 pip is run without this machine's pip configuration (``PIP_CONFIG_FILE=/dev/null``): a machine may cap
@@ -27,6 +29,7 @@ import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,7 +46,7 @@ RESOLUTION = WORK / "resolution.json"
 JUNIT = WORK / "junit.xml"
 REPORTS = REPO_ROOT / "data" / "drift"
 REQUIREMENTS = {"requirements.txt": False, "requirements-nodeps.txt": True}  # file -> installed --no-deps
-DIFF_LINES = 6  # of a changed output, in the report
+DIFF_LINES = 9  # of a changed output, in the report
 ANSI = re.compile(r"(?:\x1b|#x1B)\[[0-9;]*m")  # nbval colours its messages; XML keeps ESC as "#x1B"
 
 
@@ -208,10 +211,23 @@ def code_cell_ids(path: Path) -> list[str]:
 
 
 def diff_lines(message: str) -> str:
-    """The lines of an nbval "outputs differ" message that say what changed (pytest's diff: - and +)."""
-    lines = [line.strip() for line in message.splitlines()]
-    changed = [line for line in lines if line.startswith(("- ", "+ ")) or line.startswith("mismatch")]
+    """The lines of an nbval "outputs differ" message that say what changed, labelled.
+
+    nbval asserts ``reference_output == test_output``, so pytest's diff marks the stored output's lines
+    with + and this run's with -; the report says "stored" and "now" instead.
+    """
+    labels = {"+ ": "stored: ", "- ": "now:    "}
+    changed = []
+    for line in (line.strip() for line in message.splitlines()):
+        if line.startswith("mismatch"):
+            changed.append(line)
+        elif line[:2] in labels:
+            changed.append(labels[line[:2]] + line[2:])
     return "\n".join(changed[:DIFF_LINES])
+
+
+def lines_of(detail: str, label: str) -> list[str]:
+    return [line.split(":", 1)[1].strip() for line in detail.splitlines() if line.startswith(label)]
 
 
 def last_exception_line(message: str) -> str:
@@ -236,14 +252,22 @@ def tag_exception(line: str) -> str:
 
 
 def tag_change(detail: str) -> str:
-    """ "changed numbers" when the old and new lines differ only in their digits."""
-    old = [line[2:] for line in detail.splitlines() if line.startswith("- ")]
-    new = [line[2:] for line in detail.splitlines() if line.startswith("+ ")]
+    """ "changed numbers" when the stored and new lines differ only in their digits."""
+    stored, now = lines_of(detail, "stored:"), lines_of(detail, "now:")
 
     def shape(lines):
         return [re.sub(r"\d+(\.\d+)?(e[-+]?\d+)?", "#", line) for line in lines]
 
-    return "changed numbers" if old and shape(old) == shape(new) else ""
+    return "changed numbers" if stored and shape(stored) == shape(now) else ""
+
+
+def prints_versions(detail: str, packages: list[dict]) -> bool:
+    """True when the new lines are the stored ones with each changed package's new version in place of
+    its pinned one: the cell prints the versions, and nothing else changed."""
+    stored, now = lines_of(detail, "stored:"), lines_of(detail, "now:")
+    for p in packages:
+        now = [line.replace(p["resolved"], p["pinned"]) for line in now]
+    return bool(stored) and now == stored
 
 
 def read_junit(path: Path, notebooks: list[Path], root: Path = REPO_ROOT) -> list[NotebookResult]:
@@ -282,6 +306,10 @@ def build_report(resolution: dict, notebooks: list[NotebookResult], stamp: dict)
     packages = [
         row for row in resolution["packages"] if row["resolved"] != row["pinned"] or "held_back_by" in row
     ]
+    for nb in notebooks:
+        for cell in nb.cells:
+            if cell.outcome == "changed" and prints_versions(cell.detail, packages):
+                cell.tag = "versions printed"
     return {
         **stamp,
         "python": resolution["python"],
@@ -330,6 +358,12 @@ def markdown(report: dict) -> str:
     lines += ["", "## What changed or raised", ""]
     if not problems:
         lines.append("Nothing: every checked output is the same on the newest releases.")
+    else:
+        kinds = Counter(f"{p['outcome']}, {p['tag'] or 'kind not told'}" for _, p in problems)
+        lines += [
+            f"{len(problems)} cell(s): " + "; ".join(f"{n} {kind}" for kind, n in kinds.items()) + ".",
+            "",
+        ]
     for notebook, p in problems:
         tag = f" ({p['tag']})" if p["tag"] else ""
         lines.append(f"* `{notebook}`, cell {p['cell']} (`{p['cell_id']}`): **{p['outcome']}**{tag}")
