@@ -108,6 +108,7 @@ def test_the_report_lists_changed_packages_and_problems(run):
     assert "# Drift report, 2026-12-07" in text
     assert "| torchao | 0.18.0 | 0.19.0 | 0.18.0 | executorch 1.5.1 requires torchao<0.19,>=0.18.0 |" in text
     assert "cell 2 (`c`): **raised** (removed API)" in text
+    assert "2 cell(s): 1 changed, changed numbers; 1 raised, removed API." in text
     assert "torchao: pinned 0.18.0, newest 0.19.0, ran 0.18.0 (held back" in drift.summary(report)
     assert json.loads(json.dumps(report)) == report  # the machine-readable form is plain JSON
 

@@ -359,16 +359,20 @@ def markdown(report: dict) -> str:
     if not problems:
         lines.append("Nothing: every checked output is the same on the newest releases.")
     else:
-        kinds = Counter(f"{p['outcome']}, {p['tag'] or 'kind not told'}" for _, p in problems)
-        lines += [
-            f"{len(problems)} cell(s): " + "; ".join(f"{n} {kind}" for kind, n in kinds.items()) + ".",
-            "",
-        ]
+        lines += [problem_kinds(report) + ".", ""]
     for notebook, p in problems:
         tag = f" ({p['tag']})" if p["tag"] else ""
         lines.append(f"* `{notebook}`, cell {p['cell']} (`{p['cell_id']}`): **{p['outcome']}**{tag}")
         lines += ["", "  ```", *[f"  {line}" for line in p["detail"].splitlines()], "  ```", ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def problem_kinds(report: dict) -> str:
+    """E.g. "8 cell(s): 7 changed, versions printed; 1 raised, removed API"."""
+    kinds = Counter(
+        f"{p['outcome']}, {p['tag'] or 'kind not told'}" for nb in report["notebooks"] for p in nb["problems"]
+    )
+    return f"{kinds.total()} cell(s): " + "; ".join(f"{n} {kind}" for kind, n in kinds.items())
 
 
 def summary(report: dict) -> str:
@@ -377,11 +381,13 @@ def summary(report: dict) -> str:
         held = f" (held back: {'; '.join(p['held_back_by'])})" if p.get("held_back_by") else ""
         lines.append(f"  {p['name']}: pinned {p['pinned']}, newest {p['newest']}, ran {p['resolved']}{held}")
     for nb in report["notebooks"]:
-        state = "ok" if not nb["problems"] else "CHANGED"
+        state = "RAISED" if nb["raised"] else "CHANGED" if nb["changed"] else "ok"
         lines.append(
             f"  {state:8s}{nb['notebook']}: {nb['passed']} passed, {nb['changed']} changed, "
             f"{nb['raised']} raised, {nb['skipped']} skipped"
         )
+    if any(nb["problems"] for nb in report["notebooks"]):
+        lines.append("  " + problem_kinds(report))
     return "\n".join(lines)
 
 
