@@ -177,9 +177,14 @@ bench-serve: $(STAMP) system-packages-tests
 # report in data/drift/DATE.md and .json. It downloads gigabytes, so make test leaves it out.
 # DRIFT_HOLD="torch executorch": keep these at their pins.
 DRIFT_HOLD ?=
+# The C++ builds remember the libtorch they were configured with (CMake's Torch_DIR): built with .venv's,
+# they would test the old torch. Fresh ones here, and fresh ones again for .venv afterwards.
+CPP_BUILDS := cpp/build cpp/example-app/build
 drift: $(STAMP) system-packages
 	$(BIN)/python -m ptdeploy.tools.drift setup --hold "$(DRIFT_HOLD)"
+	rm -rf $(CPP_BUILDS)
 	-$(PORTABLE) .venv-drift/bin/python -m pytest $(NBVAL) -vv notebooks --junitxml=outputs/drift/junit.xml
+	rm -rf $(CPP_BUILDS)
 	$(BIN)/python -m ptdeploy.tools.drift report
 
 clean:

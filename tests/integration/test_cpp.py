@@ -3,6 +3,7 @@
 The build is shared with the notebook (cpp/build/, file-locked) and done once per session here.
 """
 
+import subprocess
 import time
 
 import pytest
@@ -243,3 +244,22 @@ def test_cmake_log_file_gets_the_command_and_its_output(tmp_path):
     log = tmp_path / "cmake.log"
     cpp_build.cmake("-E", "echo", "hello", echo=False, log=log)
     assert log.read_text() == "$ cmake -E echo hello\nhello\n"
+
+
+def test_a_build_for_another_torch_starts_from_a_fresh_cache(monkeypatch, tmp_path):
+    # CMake keeps the libtorch it found in its cache: configured for another torch, the cache must go.
+    monkeypatch.setattr(cpp_build, "BUILD_DIR", tmp_path)
+    (tmp_path / "CMakeCache.txt").write_text(
+        "CMAKE_PREFIX_PATH:UNINITIALIZED=/other/torch/share/cmake\nTorch_DIR:PATH=/other/torch/share/cmake/Torch\n"
+    )
+    seen = []
+
+    def fake_cmake(*args, **kwargs):
+        seen.append((args[0], (tmp_path / "CMakeCache.txt").exists()))
+        return subprocess.CompletedProcess(args, 0, stdout="")
+
+    monkeypatch.setattr(cpp_build, "cmake", fake_cmake)
+    monkeypatch.setattr(cpp_build, "built_programs", dict)
+    result = cpp_build.build(jobs=1)
+    assert result.configured
+    assert seen == [("-S", False), ("--build", False)]  # configured without the old cache, then built

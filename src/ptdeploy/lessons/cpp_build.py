@@ -187,6 +187,8 @@ def build(jobs: int | None = None, echo: bool = False) -> Build:
         configure = _cache_entry("CMAKE_PREFIX_PATH") != torch_prefix()
         log = ""
         if configure:
+            # CMake keeps the libtorch it found (Torch_DIR) in its cache, whatever the new prefix says.
+            (BUILD_DIR / "CMakeCache.txt").unlink(missing_ok=True)
             log += cmake(
                 "-S", "cpp", "-B", "cpp/build", f"-DCMAKE_PREFIX_PATH={torch_prefix()}", echo=echo
             ).stdout
