@@ -71,6 +71,8 @@ def test_only_digit_changes_are_changed_numbers():
     assert drift.tag_change("now:    speedup 1.25x\nstored: speedup 1.5x") == "changed numbers"
     assert drift.tag_change("now:    Debug mode: off\nstored: Debug mode: on") == ""
     assert drift.tag_change("now:    a\nnow:    b\nstored: a") == ""
+    assert drift.tag_change("now:    frame #0: c10::Error::Error") == "lines added"
+    assert drift.tag_change("stored: Warning: slow path") == "lines gone"
 
 
 def test_a_cell_that_prints_the_new_versions_is_told_apart():

@@ -14,8 +14,8 @@
 3. ``python -m ptdeploy.tools.drift report``: ``data/drift/DATE.json`` and ``DATE.md``: every package
    whose version differs from its pin; per notebook the cells that passed, whose checked output changed
    (with the lines that differ) and that raised (with the exception's last line), each tagged where the
-   kind can be told (removed API, deprecation now an error, changed numbers, versions printed); and a
-   summary on the terminal.
+   kind can be told (removed API, deprecation now an error, changed numbers, lines added or gone,
+   versions printed); and a summary on the terminal.
 
 It downloads gigabytes, so it is not part of ``make test``; its code is (tests/unit/test_drift.py).
 pip is run without this machine's pip configuration (``PIP_CONFIG_FILE=/dev/null``): a machine may cap
@@ -252,8 +252,13 @@ def tag_exception(line: str) -> str:
 
 
 def tag_change(detail: str) -> str:
-    """ "changed numbers" when the stored and new lines differ only in their digits."""
+    """ "changed numbers" when the stored and new lines differ only in their digits; "lines added" or
+    "lines gone" when one side has none."""
     stored, now = lines_of(detail, "stored:"), lines_of(detail, "now:")
+    if now and not stored:
+        return "lines added"
+    if stored and not now:
+        return "lines gone"
 
     def shape(lines):
         return [re.sub(r"\d+(\.\d+)?(e[-+]?\d+)?", "#", line) for line in lines]
