@@ -31,6 +31,10 @@ int main(int argc, const char* argv[]) {
   at::Tensor output;
   try {
     output = module.forward(inputs).toTensor();
+  } catch (const c10::Error& e) {
+    // Since torch 2.15 what() ends with a C++ backtrace (addresses); the message is what a user needs.
+    std::cerr << "error running the model:\n" << e.what_without_backtrace() << '\n';
+    return -1;
   } catch (const std::exception& e) {
     std::cerr << "error running the model:\n" << e.what() << '\n';
     return -1;

@@ -1,7 +1,7 @@
 """Chapter 05: post-training static int8 quantization of the offline EfficientNet-Lite0, two ways.
 
 * ``quantize_eager``: the eager-mode ``torch.ao.quantization`` API the tutorial's pre-quantized
-  MobileNetV2 was made with (deprecated, still shipped in torch 2.14). Eager mode needs a model written
+  MobileNetV2 was made with (deprecated, still shipped in torch 2.15). Eager mode needs a model written
   for it: quant/dequant stubs at the edges, residual additions through ``FloatFunctional``, no functional
   padding. ``QuantizableLite0`` rebuilds timm's model that way with the same weights.
 * ``quantize_pt2e``: the current API, PT2E, which moved from ``torch.ao`` to ``torchao``: export the
