@@ -10,7 +10,8 @@
    resolved, and what is newer but held back and by whom, goes to ``outputs/drift/resolution.json``.
    ``DRIFT_HOLD="torch executorch"`` keeps packages at their pins.
 2. nbval over every notebook in that environment, under the portable profile (one core, no AVX-512),
-   with a JUnit XML file of the results.
+   with ``-vv`` (a changed line is shown whole) and a JUnit XML file of the results. The C++ builds start
+   fresh before and after, so that chapter 03 links the new libtorch and, afterwards, .venv's again.
 3. ``python -m ptdeploy.tools.drift report``: ``data/drift/DATE.json`` and ``DATE.md``: every package
    whose version differs from its pin; per notebook the cells that passed, whose checked output changed
    (with the lines that differ) and that raised (with the exception's last line), each tagged where the
